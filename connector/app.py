@@ -1,0 +1,247 @@
+"""The one place that wires settings, registry, producer, sources and the ops port together.
+
+Everything else receives its collaborators; only this module decides which
+concrete ones exist. Start-up order is chosen so that nothing reads from a
+venue before its records can be encoded and delivered: ops port, schemas,
+producer, then the sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+from prometheus_client import CollectorRegistry
+
+from connector import schema_catalog
+from connector.backoff import Backoff
+from connector.health import Health
+from connector.http_server import OpsServer
+from connector.metrics import Metrics
+from connector.pipeline import Publisher
+from connector.serde import AvroEncoder, SchemaSetupError, pin_schemas, registry_client
+from connector.settings import Settings
+from connector.sink import Encoder, KafkaSink, SinkConfig, producer_config, producer_factory
+from connector.sources import tplus_market
+from connector.venues.tplus import urls
+from connector.venues.tplus.book_sync import BookSync
+from connector.ws_session import Endpoint, FrameHandler, WebSocketSession
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The connector cannot start; the message says what to fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeInfo:
+    """Where a started connector can be reached."""
+
+    metrics_url: str
+    schema_ids: dict[str, int]
+
+
+class Connector:
+    """One connector process: its streams, its producer and its ops port."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: CollectorRegistry | None = None,
+        rng: random.Random | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.metrics = Metrics(self.registry)
+        self.health = Health()
+        self._rng = rng if rng is not None else random.Random()
+        self._clock_ns = clock_ns
+
+    async def run(
+        self,
+        stop: asyncio.Event,
+        on_started: Callable[[RuntimeInfo], None] | None = None,
+    ) -> int:
+        """Run until ``stop`` is set; return the number of records left unflushed."""
+        s = self.settings
+        ops = OpsServer(self.registry, self.health, s.metrics.host, s.metrics.port)
+        port = await ops.start()
+        try:
+            topics = s.topics()
+            self.health.set("schemas", False, "registering")
+            schema_ids = await self._pin_schemas(topics)
+            self.health.set("schemas", True, "")
+            if s.kafka.create_topics:
+                await asyncio.to_thread(self._create_topics, [*topics.values(), s.kafka.dlq_topic])
+            sink = self._build_sink(topics)
+            await sink.start()
+            host = "127.0.0.1" if s.metrics.host in ("0.0.0.0", "") else s.metrics.host
+            if on_started is not None:
+                on_started(RuntimeInfo(f"http://{host}:{port}/metrics", schema_ids))
+            remaining = await self._run_sources(sink, stop)
+        finally:
+            await ops.stop()
+        return remaining
+
+    async def _pin_schemas(self, topics: dict[str, str]) -> dict[str, int]:
+        s = self.settings.schema_registry
+        client = registry_client(s)
+        schemas = {topic: schema_catalog.schema_text(stream) for stream, topic in topics.items()}
+        backoff = Backoff(0.5, 10.0, 2.0, self._rng)
+        deadline = time.monotonic() + s.startup_timeout_s
+        while True:
+            try:
+                return await asyncio.to_thread(
+                    pin_schemas, client, schemas, auto_register=s.auto_register
+                )
+            except SchemaSetupError:
+                raise
+            except (httpx.HTTPError, OSError) as exc:
+                self.metrics.registry_errors.labels("startup").inc()
+                self.health.set("schemas", False, f"registry unreachable ({type(exc).__name__})")
+                if time.monotonic() >= deadline:
+                    raise StartupError(
+                        f"schema registry at {s.url} unreachable for {s.startup_timeout_s:.0f} s"
+                    ) from None
+                delay = backoff.next_delay()
+                log.warning(
+                    "schema registry unreachable; retrying",
+                    extra={"error": type(exc).__name__, "delay_s": round(delay, 3)},
+                )
+                await asyncio.sleep(delay)
+
+    def _create_topics(self, names: list[str]) -> None:
+        """Create missing topics; a cluster that forbids it is not an error."""
+        k = self.settings.kafka
+        admin = AdminClient(
+            {
+                "bootstrap.servers": k.bootstrap_servers,
+                **{key: v.get_secret_value() for key, v in k.security.items()},
+            }
+        )
+        futures = admin.create_topics(
+            [
+                NewTopic(
+                    n, num_partitions=k.topic_partitions, replication_factor=k.topic_replication
+                )
+                for n in names
+            ],
+            request_timeout=15,
+        )
+        for name, future in futures.items():
+            try:
+                future.result()
+                log.info("topic created", extra={"topic": name})
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                    continue
+                log.warning("topic not created", extra={"topic": name, "error": err.name()})
+
+    def _build_sink(self, topics: dict[str, str]) -> KafkaSink:
+        s = self.settings
+        client = registry_client(s.schema_registry)
+        encoders: dict[str, Encoder] = {
+            stream: AvroEncoder(
+                client,
+                topic,
+                schema_catalog.schema_text(stream),
+                auto_register=s.schema_registry.auto_register,
+            )
+            for stream, topic in topics.items()
+        }
+        conf = producer_config(
+            s.kafka.bootstrap_servers,
+            client_id=f"{s.kafka.client_id}-{s.name}",
+            compression=s.kafka.compression,
+            linger_ms=s.kafka.linger_ms,
+            delivery_timeout_ms=s.kafka.delivery_timeout_ms,
+            extra={k: v.get_secret_value() for k, v in s.kafka.security.items()},
+        )
+        return KafkaSink(
+            producer_factory(conf),
+            SinkConfig(s.name, topics, s.kafka.dlq_topic),
+            encoders,
+            self.metrics,
+            self.health,
+            self._clock_ns,
+        )
+
+    def _sessions(self, publisher: Publisher, http: httpx.AsyncClient) -> list[WebSocketSession]:
+        md = self.settings.tplus.market_data
+        if not md.enabled:
+            return []
+        sessions: list[WebSocketSession] = []
+        origin = urls.origin(md.base_url)
+
+        def session(stream: str, sub: str, path: str, handler: FrameHandler) -> WebSocketSession:
+            return WebSocketSession(
+                Endpoint("tplus", stream, sub, urls.ws_url(md.base_url, path), origin),
+                handler,
+                md.websocket,
+                self.metrics,
+                self.health,
+                rng=random.Random(self._rng.random()),
+                clock_ns=self._clock_ns,
+            )
+
+        fetch = tplus_market.http_snapshot_fetcher(http, md.base_url)
+        for asset in md.assets:
+            if md.depth:
+                handler = tplus_market.DepthHandler(
+                    asset,
+                    BookSync(asset, step=md.sequence_step, max_buffered=md.max_buffered_diffs),
+                    publisher,
+                    fetch,
+                    self.metrics,
+                    retry=tplus_market.new_retry(random.Random(self._rng.random())),
+                    clock_ns=self._clock_ns,
+                )
+                sessions.append(session("depth", asset, urls.depth_path(asset), handler))
+            if md.klines:
+                sessions.append(
+                    session(
+                        "klines",
+                        asset,
+                        urls.klines_path(asset),
+                        tplus_market.KlinesHandler(asset, md.kline_interval, publisher),
+                    )
+                )
+        if md.trades:
+            sessions.append(
+                session("trades", "all", urls.TRADES_PATH, tplus_market.TradesHandler(publisher))
+            )
+        return sessions
+
+    async def _run_sources(self, sink: KafkaSink, stop: asyncio.Event) -> int:
+        publisher = Publisher(sink, self.metrics)
+        md = self.settings.tplus.market_data
+        async with httpx.AsyncClient(timeout=md.snapshot_timeout_s) as http:
+            sessions = self._sessions(publisher, http)
+            tasks = [asyncio.create_task(s.run(), name="ws-session") for s in sessions]
+            stopper = asyncio.create_task(stop.wait(), name="stop")
+            try:
+                done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if task is not stopper:
+                        # A session only returns by raising: surface the bug.
+                        task.result()
+            finally:
+                for task in [stopper, *tasks]:
+                    task.cancel()
+                await asyncio.gather(stopper, *tasks, return_exceptions=True)
+        log.info(
+            "stopping: flushing the producer", extra={"grace_s": self.settings.shutdown_grace_s}
+        )
+        return await sink.close(self.settings.shutdown_grace_s)

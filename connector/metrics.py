@@ -1,0 +1,180 @@
+"""Every Prometheus metric the connector exports, on an injected registry.
+
+All metrics live here so their names, labels and meanings can be read in one
+place (and are documented in the README). Labels take only bounded values:
+venue, stream, topic, configured asset ids, and closed sets of stage, reason
+and error names. Never an account, an order id or exception text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from threading import Lock
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+_LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
+
+
+class _LastMessageCollector(Collector):
+    """Computes seconds since the last message per connection at scrape time.
+
+    A gauge set on every frame would be stale between frames; computing the
+    age when scraped makes a silent stream visible without a timer.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._lock = Lock()
+        self._last: dict[tuple[str, str, str], float] = {}
+
+    def touch(self, venue: str, stream: str, subscription: str) -> None:
+        now = self._clock()
+        with self._lock:
+            self._last[(venue, stream, subscription)] = now
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "connector_seconds_since_last_message",
+            "Seconds since the last frame arrived on a venue connection.",
+            labels=["venue", "stream", "subscription"],
+        )
+        now = self._clock()
+        with self._lock:
+            items = list(self._last.items())
+        for labels, last in items:
+            family.add_metric(list(labels), max(0.0, now - last))
+        yield family
+
+
+class Metrics:
+    """The connector's instruments; build one per process and pass it down."""
+
+    def __init__(
+        self, registry: CollectorRegistry, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.registry = registry
+        conn = ["venue", "stream", "subscription"]
+        self.frames_received = Counter(
+            "connector_frames_received",
+            "WebSocket frames received from a venue (data and control).",
+            conn,
+            registry=registry,
+        )
+        self.frame_bytes = Counter(
+            "connector_frame_bytes_received",
+            "Bytes of WebSocket frames received from a venue.",
+            conn,
+            registry=registry,
+        )
+        self.records_produced = Counter(
+            "connector_records_produced",
+            "Records handed to the Kafka producer (including dead letters).",
+            ["topic"],
+            registry=registry,
+        )
+        self.records_delivered = Counter(
+            "connector_records_delivered",
+            "Records acknowledged by the brokers.",
+            ["topic"],
+            registry=registry,
+        )
+        self.delivery_failures = Counter(
+            "connector_delivery_failures",
+            "Delivery reports with an error; the record is produced again.",
+            ["topic", "error"],
+            registry=registry,
+        )
+        self.dlq_records = Counter(
+            "connector_dlq_records",
+            "Frames sent to the dead-letter topic.",
+            ["stream", "stage", "reason"],
+            registry=registry,
+        )
+        self.reconnects = Counter(
+            "connector_reconnects",
+            "Venue connections re-opened, by the reason the previous one ended.",
+            ["venue", "stream", "subscription", "reason"],
+            registry=registry,
+        )
+        self.connection_state = Gauge(
+            "connector_connection_up",
+            "1 while the venue connection is open, 0 otherwise.",
+            conn,
+            registry=registry,
+        )
+        self.sequence_gaps = Counter(
+            "connector_sequence_gaps",
+            "Sequence gaps detected on an order-book stream.",
+            ["venue", "stream", "subscription"],
+            registry=registry,
+        )
+        self.resyncs = Counter(
+            "connector_book_resyncs",
+            "REST snapshots fetched to (re)synchronise a book, by reason.",
+            ["venue", "subscription", "reason"],
+            registry=registry,
+        )
+        self.snapshot_failures = Counter(
+            "connector_snapshot_failures",
+            "REST snapshot requests that failed and were retried.",
+            ["venue", "subscription"],
+            registry=registry,
+        )
+        self.discarded = Counter(
+            "connector_events_discarded",
+            "Venue events deliberately not published (stale duplicates, buffer overflow).",
+            ["venue", "stream", "reason"],
+            registry=registry,
+        )
+        self.event_lag = Histogram(
+            "connector_event_lag_seconds",
+            "Receive time minus the venue's event time.",
+            ["stream"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.delivery_latency = Histogram(
+            "connector_delivery_latency_seconds",
+            "Time from receiving a frame to the broker acknowledging its record.",
+            ["topic"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.producer_queue = Gauge(
+            "connector_producer_queue_messages",
+            "Records waiting in the producer for acknowledgement.",
+            registry=registry,
+        )
+        self.registry_errors = Counter(
+            "connector_schema_registry_errors",
+            "Failed schema registry calls at start-up.",
+            ["subject"],
+            registry=registry,
+        )
+        self.ready = Gauge(
+            "connector_ready",
+            "1 when the connector reports ready on /readyz.",
+            registry=registry,
+        )
+        self.last_message = _LastMessageCollector(clock)
+        registry.register(self.last_message)

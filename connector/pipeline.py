@@ -1,0 +1,52 @@
+"""The step shared by every source: records to the sink, bad frames to the DLQ.
+
+Sources parse; this turns their results into sink calls and metrics, so each
+source does not re-implement the accounting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from connector.metrics import Metrics
+from connector.records import DeadLetter, Record
+from connector.sink import KafkaSink
+from connector.venues.errors import FrameError
+
+
+class Publisher:
+    """Publishes a source's records in order and dead-letters what it rejects."""
+
+    def __init__(self, sink: KafkaSink, metrics: Metrics) -> None:
+        self._sink = sink
+        self._metrics = metrics
+
+    async def publish(self, records: Iterable[Record]) -> None:
+        for record in records:
+            if record.event_ns is not None:
+                lag = (record.received_ns - record.event_ns) / 1e9
+                self._metrics.event_lag.labels(record.stream).observe(max(0.0, lag))
+            await self._sink.send(record)
+
+    async def reject(
+        self,
+        stream: str,
+        error: FrameError,
+        raw: bytes | str,
+        received_ns: int,
+        key: str | None = None,
+        extra_headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+        await self._sink.dead_letter(
+            DeadLetter(
+                stream,
+                error.stage,
+                error.reason,
+                error.detail,
+                data,
+                received_ns,
+                key=key,
+                extra_headers=extra_headers,
+            )
+        )

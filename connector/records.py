@@ -1,0 +1,55 @@
+"""The values that flow from venue parsers to the Kafka sink.
+
+Parsers and mappers produce these plain objects; only the sink knows about
+Kafka and the registry. Keeping them free of I/O lets the whole venue layer be
+tested from golden frames alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One event bound for one Kafka topic, as an Avro-ready dict.
+
+    ``stream`` names the logical stream (``tplus.depth``); the sink maps it to a
+    topic and a schema. ``key`` is the partitioning key (asset id or account),
+    written as a UTF-8 string so that keys never embed a schema id.
+    """
+
+    stream: str
+    key: str
+    value: dict[str, Any]
+    received_ns: int
+    event_ns: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A frame that could not become a record, kept whole for the DLQ topic.
+
+    ``stage`` and ``reason`` are drawn from small closed sets so they can label
+    metrics; ``detail`` is a human-readable explanation that must never contain
+    secrets or the frame itself (the frame travels as the message value).
+    """
+
+    stream: str
+    stage: str
+    reason: str
+    detail: str
+    raw: bytes
+    received_ns: int
+    key: str | None = None
+    extra_headers: tuple[tuple[str, str], ...] = field(default=())
+
+
+class Stage:
+    """The closed set of pipeline stages a dead letter can come from."""
+
+    DECODE = "decode"
+    VALIDATE = "validate"
+    ENCODE = "encode"
+    ROUTE = "route"

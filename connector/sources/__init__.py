@@ -1,0 +1,1 @@
+"""Venue sources: the I/O drivers that feed frames through the pure venue parsers."""

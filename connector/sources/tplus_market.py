@@ -1,0 +1,213 @@
+"""T+ market data: depth books kept in sync with REST snapshots, trades and klines.
+
+Each handler turns one connection's frames into records through the pure
+parsers in ``connector.venues.tplus``. The depth handler also owns the REST
+snapshot requests its BookSync asks for; a lock makes every state change and
+the publication of its records one step, so records reach the sink in
+exactly the order the state machine produced them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from connector.backoff import Backoff
+from connector.metrics import Metrics
+from connector.pipeline import Publisher
+from connector.venues import json_numbers
+from connector.venues.errors import FrameError
+from connector.venues.tplus import market_data as md
+from connector.venues.tplus.book_sync import BookSync, SyncOutput
+
+log = logging.getLogger(__name__)
+
+VENUE = "tplus"
+
+SnapshotFetcher = Callable[[str], Awaitable[Any]]
+
+
+class SnapshotError(Exception):
+    """The REST snapshot could not be fetched or was not a snapshot."""
+
+
+def http_snapshot_fetcher(client: httpx.AsyncClient, base_url: str) -> SnapshotFetcher:
+    """GET ``/marketdepth/{asset}`` and return the decoded (lossless) JSON body."""
+    from connector.venues.tplus.urls import rest_url, snapshot_path
+
+    async def fetch(asset: str) -> Any:
+        try:
+            response = await client.get(rest_url(base_url, snapshot_path(asset)))
+        except httpx.HTTPError as exc:
+            raise SnapshotError(f"snapshot request failed ({type(exc).__name__})") from None
+        if response.status_code != 200:
+            raise SnapshotError(f"snapshot request answered HTTP {response.status_code}")
+        return json_numbers.loads(response.content)
+
+    return fetch
+
+
+class DepthHandler:
+    """One asset's depth socket: buffer, snapshot, sequence-check, publish."""
+
+    def __init__(
+        self,
+        asset: str,
+        sync: BookSync,
+        publisher: Publisher,
+        fetch_snapshot: SnapshotFetcher,
+        metrics: Metrics,
+        *,
+        retry: Backoff,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._asset = asset
+        self._sync = sync
+        self._publisher = publisher
+        self._fetch = fetch_snapshot
+        self._metrics = metrics
+        self._retry = retry
+        self._clock_ns = clock_ns
+        self._lock = asyncio.Lock()
+        self._snapshot_task: asyncio.Task[None] | None = None
+
+    async def on_open(self) -> None:
+        async with self._lock:
+            out = self._sync.on_connected()
+            await self._emit(out)
+
+    async def on_close(self, reason: str) -> None:
+        async with self._lock:
+            self._cancel_snapshot()
+            await self._emit(self._sync.on_disconnected(self._clock_ns()))
+
+    async def on_frame(self, data: str | bytes, received_ns: int) -> None:
+        try:
+            message = json_numbers.loads(data)
+            if md.is_control(message):
+                return
+            diff = md.parse_book_levels(message)
+        except FrameError as exc:
+            await self._publisher.reject(md.DEPTH_STREAM, exc, data, received_ns, key=self._asset)
+            return
+        async with self._lock:
+            await self._emit(self._sync.on_diff(diff, received_ns))
+
+    async def close(self) -> None:
+        self._cancel_snapshot()
+
+    def _cancel_snapshot(self) -> None:
+        if self._snapshot_task is not None and not self._snapshot_task.done():
+            self._snapshot_task.cancel()
+        self._snapshot_task = None
+
+    async def _emit(self, out: SyncOutput, *, in_snapshot_loop: bool = False) -> None:
+        """Publish a step's records and account for it; the caller holds the lock."""
+        if out.gaps:
+            self._metrics.sequence_gaps.labels(VENUE, "depth", self._asset).inc(out.gaps)
+        if out.stale_dropped:
+            self._metrics.discarded.labels(VENUE, "depth", "stale_sequence").inc(out.stale_dropped)
+        if out.buffer_dropped:
+            self._metrics.discarded.labels(VENUE, "depth", "buffer_overflow").inc(
+                out.buffer_dropped
+            )
+        await self._publisher.publish(out.records)
+        if out.request_snapshot is None:
+            return
+        self._metrics.resyncs.labels(VENUE, self._asset, out.request_snapshot).inc()
+        if not in_snapshot_loop and (self._snapshot_task is None or self._snapshot_task.done()):
+            self._snapshot_task = asyncio.create_task(
+                self._snapshot_loop(), name=f"snapshot-{self._asset}"
+            )
+
+    async def _snapshot_loop(self) -> None:
+        """Fetch snapshots until the book is live; cancelled when the socket goes away."""
+        first = True
+        while True:
+            if not first:
+                await asyncio.sleep(self._retry.next_delay())
+            first = False
+            try:
+                body = await self._fetch(self._asset)
+                snapshot = md.parse_book_levels(body, snapshot=True)
+            except (SnapshotError, FrameError) as exc:
+                self._metrics.snapshot_failures.labels(VENUE, self._asset).inc()
+                log.warning(
+                    "depth snapshot failed; retrying",
+                    extra={"subscription": self._asset, "error": str(exc)},
+                )
+                continue
+            received_ns = self._clock_ns()
+            async with self._lock:
+                out = self._sync.on_snapshot(snapshot, received_ns)
+                await self._emit(out, in_snapshot_loop=True)
+                if out.request_snapshot is None:
+                    self._retry.reset()
+                    return
+
+
+class TradesHandler:
+    """The all-markets public trade stream."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self._publisher = publisher
+
+    async def on_open(self) -> None:
+        return None
+
+    async def on_close(self, reason: str) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def on_frame(self, data: str | bytes, received_ns: int) -> None:
+        try:
+            message = json_numbers.loads(data)
+            if md.is_control(message):
+                return
+            record = md.parse_trade(message, received_ns)
+        except FrameError as exc:
+            await self._publisher.reject(md.TRADES_STREAM, exc, data, received_ns)
+            return
+        await self._publisher.publish((record,))
+
+
+class KlinesHandler:
+    """One asset's kline stream; each frame is an array of bars."""
+
+    def __init__(self, asset: str, interval: str | None, publisher: Publisher) -> None:
+        self._asset = asset
+        self._interval = interval
+        self._publisher = publisher
+
+    async def on_open(self) -> None:
+        return None
+
+    async def on_close(self, reason: str) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def on_frame(self, data: str | bytes, received_ns: int) -> None:
+        try:
+            message = json_numbers.loads(data)
+            if md.is_control(message):
+                return
+            records = md.parse_klines(message, self._asset, self._interval, received_ns)
+        except FrameError as exc:
+            await self._publisher.reject(md.KLINES_STREAM, exc, data, received_ns, key=self._asset)
+            return
+        await self._publisher.publish(records)
+
+
+def new_retry(rng: random.Random) -> Backoff:
+    """Backoff for snapshot retries: quick first retry, capped at 10 s."""
+    return Backoff(0.2, 10.0, 2.0, rng)

@@ -1,0 +1,88 @@
+"""``connector tail``: print a topic's records as JSON lines, decoded as other teams decode them.
+
+Values are decoded with confluent-kafka's AvroDeserializer against the
+registry; a value that is not in the Confluent wire format (the dead-letter
+topic holds raw frames) is printed as text with its headers instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import time
+import uuid
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext, SerializationError
+
+
+def _text(data: str | bytes | None) -> str | None:
+    if data is None or isinstance(data, str):
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "base64:" + base64.b64encode(data).decode()
+
+
+def tail(
+    topic: str,
+    bootstrap: str,
+    registry_url: str,
+    *,
+    from_beginning: bool,
+    max_records: int | None,
+    idle_timeout_s: float | None,
+) -> int:
+    deserializer = AvroDeserializer(SchemaRegistryClient({"url": registry_url}))
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"connector-tail-{uuid.uuid4().hex[:12]}",
+            "auto.offset.reset": "earliest" if from_beginning else "latest",
+            "enable.auto.commit": False,
+            "session.timeout.ms": 6000,
+        }
+    )
+    consumer.subscribe([topic])
+    printed = 0
+    last = time.monotonic()
+    try:
+        while max_records is None or printed < max_records:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                if idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
+                    break
+                continue
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                print(f"connector tail: {err.str()}", file=sys.stderr)
+                continue
+            last = time.monotonic()
+            out: dict[str, Any] = {
+                "partition": msg.partition(),
+                "offset": msg.offset(),
+                "key": _text(msg.key()),
+            }
+            raw = msg.value()
+            ctx = SerializationContext(topic, MessageField.VALUE, msg.headers())
+            try:
+                out["value"] = deserializer(raw, ctx)
+            except SerializationError:
+                out["raw"] = _text(raw)
+                headers = msg.headers() or []
+                pairs = headers.items() if isinstance(headers, dict) else headers
+                out["headers"] = {k: _text(v) for k, v in pairs}
+            print(json.dumps(out, default=str), flush=True)
+            printed += 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+    return 0

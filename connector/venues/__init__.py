@@ -1,0 +1,1 @@
+"""Venue adapters: pure parsing of frames into records, no I/O."""

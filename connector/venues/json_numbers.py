@@ -1,0 +1,118 @@
+"""JSON decoding that keeps every number exactly as the venue wrote it.
+
+Venues send prices as JSON numbers (``3862.4``); through ``float`` they would
+pick up binary noise. Floats are kept as their literal text (normalised to
+plain notation when written with an exponent) so a price stays byte-for-byte
+what the venue meant. Integers stay ``int`` for sequence numbers and
+timestamps.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from connector.records import Stage
+from connector.venues.errors import FrameError, Reason
+
+_PLAIN_DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$")
+_LOOSE_DECIMAL = re.compile(r"^[+-]?[0-9]*\.?[0-9]+([eE][+-]?[0-9]+)?$|^[+-]?[0-9]+\.$")
+
+
+class FloatText(str):
+    """The literal text of a JSON number that had a fraction or exponent."""
+
+    __slots__ = ()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name} is not allowed")
+
+
+def loads(raw: bytes | str) -> Any:
+    """Decode one frame; raise FrameError(decode) for bytes that are not JSON text."""
+    if isinstance(raw, bytes | bytearray | memoryview):
+        try:
+            text = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            raise FrameError(Reason.NOT_UTF8, "frame is not UTF-8 text", Stage.DECODE) from None
+    else:
+        text = raw
+    try:
+        return json.loads(text, parse_float=FloatText, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise FrameError(Reason.NOT_JSON, f"frame is not JSON ({detail})", Stage.DECODE) from None
+
+
+def decimal_text(value: Any, field: str) -> str:
+    """A lossless decimal string for a JSON number or numeric string.
+
+    Plain decimals are returned unchanged (``"3862.40"`` keeps its trailing
+    zero); exponent forms are rewritten in plain notation without changing
+    the value. Booleans, NaN and anything else are rejected.
+    """
+    if isinstance(value, bool):
+        raise FrameError(Reason.BAD_FIELD, f"{field} must be a decimal number, not a boolean")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        text = value.strip() if not isinstance(value, FloatText) else value
+        if _PLAIN_DECIMAL.match(text):
+            return text
+        if _LOOSE_DECIMAL.match(text):
+            try:
+                number = Decimal(text)
+            except InvalidOperation:
+                number = None
+            if number is not None and number.is_finite():
+                return format(number, "f")
+    raise FrameError(Reason.BAD_FIELD, f"{field} must be a decimal number")
+
+
+def integer(value: Any, field: str) -> int:
+    """An integer field; numeric strings are accepted as the venue SDKs accept them."""
+    if isinstance(value, bool):
+        raise FrameError(Reason.BAD_FIELD, f"{field} must be an integer, not a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and not isinstance(value, FloatText):
+        text = value.strip()
+        if re.fullmatch(r"-?[0-9]{1,20}", text):
+            return int(text)
+    raise FrameError(Reason.BAD_FIELD, f"{field} must be an integer")
+
+
+def long_value(value: Any, field: str) -> int:
+    """An integer that must fit Avro's signed 64-bit ``long``."""
+    number = integer(value, field)
+    if not -(2**63) <= number < 2**63:
+        raise FrameError(Reason.BAD_FIELD, f"{field} does not fit in 64 bits")
+    return number
+
+
+def boolean(value: Any, field: str) -> bool:
+    """A real JSON boolean; the string ``"false"`` is refused rather than read as true."""
+    if isinstance(value, bool):
+        return value
+    raise FrameError(Reason.BAD_FIELD, f"{field} must be a boolean")
+
+
+def string(value: Any, field: str) -> str:
+    if isinstance(value, str) and not isinstance(value, FloatText):
+        return value
+    raise FrameError(Reason.BAD_FIELD, f"{field} must be a string")
+
+
+def require(obj: dict[str, Any], field: str) -> Any:
+    if field not in obj:
+        raise FrameError(Reason.MISSING_FIELD, f"{field} is missing")
+    return obj[field]
+
+
+def expect_object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise FrameError(Reason.WRONG_SHAPE, f"{what} must be a JSON object")
+    return value

@@ -1,0 +1,1 @@
+"""The T+ venue: market data (MDS) and order-management (OMS) streams."""

@@ -1,0 +1,167 @@
+"""Order-book synchronisation for one asset: snapshot plus gap-free diffs.
+
+A sans-I/O state machine. The driver tells it what happened (connected, a
+diff arrived, a snapshot arrived, the socket dropped) and it answers with the
+records to publish and whether a fresh REST snapshot is needed. Keeping this
+pure is what lets the sequencing rules be tested exhaustively without a
+socket.
+
+The contract it produces on the depth topic, per asset key:
+
+* ``SNAPSHOT`` replaces the whole book; its ``sequence_number`` is S.
+* ``DIFF`` records follow with S+step, S+2*step, ... and nothing is skipped.
+* ``GAP`` says the book is no longer trustworthy (a missed sequence number,
+  a dropped connection); the next ``SNAPSHOT`` makes it whole again.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass, field
+
+from connector.records import Record
+from connector.venues.tplus.market_data import BookLevels, depth_record
+
+
+class SyncState(enum.Enum):
+    DISCONNECTED = "disconnected"
+    AWAITING_SNAPSHOT = "awaiting_snapshot"
+    LIVE = "live"
+
+
+class GapReason:
+    SEQUENCE_GAP = "sequence_gap"
+    DISCONNECTED = "disconnected"
+
+
+class ResyncReason:
+    CONNECT = "connect"
+    GAP = "gap"
+    STALE_SNAPSHOT = "stale_snapshot"
+    UNKNOWN_SEQUENCE = "unknown_sequence"
+
+
+@dataclass(slots=True)
+class SyncOutput:
+    """What the driver must do after one input."""
+
+    records: list[Record] = field(default_factory=list)
+    request_snapshot: str | None = None
+    """A ResyncReason when a new snapshot must be fetched, else None."""
+    gaps: int = 0
+    stale_dropped: int = 0
+    buffer_dropped: int = 0
+
+
+class BookSync:
+    """Sequences one asset's depth stream against REST snapshots."""
+
+    def __init__(self, asset: str, *, step: int = 1, max_buffered: int = 10_000) -> None:
+        self.asset = asset
+        self.step = step
+        self.max_buffered = max_buffered
+        self.state = SyncState.DISCONNECTED
+        self.last_sequence: int | None = None
+        """Sequence number of the last record published for this book."""
+        self._buffer: deque[tuple[BookLevels, int]] = deque()
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def on_connected(self) -> SyncOutput:
+        """A new socket is open: buffer diffs and fetch a snapshot."""
+        self.state = SyncState.AWAITING_SNAPSHOT
+        self._buffer.clear()
+        return SyncOutput(request_snapshot=ResyncReason.CONNECT)
+
+    def on_disconnected(self, received_ns: int) -> SyncOutput:
+        """The socket dropped: whatever the venue sends meanwhile is lost to us."""
+        out = SyncOutput()
+        if self.state is SyncState.LIVE:
+            expected = None if self.last_sequence is None else self.last_sequence + self.step
+            out.records.append(
+                depth_record(
+                    "GAP",
+                    self.asset,
+                    received_ns,
+                    gap_expected=expected,
+                    gap_reason=GapReason.DISCONNECTED,
+                )
+            )
+        self.state = SyncState.DISCONNECTED
+        self._buffer.clear()
+        return out
+
+    def on_diff(self, diff: BookLevels, received_ns: int) -> SyncOutput:
+        out = SyncOutput()
+        if self.state is SyncState.DISCONNECTED:
+            # A diff can only come from an open socket; treat it as a connect.
+            self.state = SyncState.AWAITING_SNAPSHOT
+        if self.state is SyncState.AWAITING_SNAPSHOT:
+            self._buffer.append((diff, received_ns))
+            while len(self._buffer) > self.max_buffered:
+                # The oldest diffs are the ones a later snapshot is sure to cover;
+                # if it does not, the snapshot is found stale and fetched again.
+                self._buffer.popleft()
+                out.buffer_dropped += 1
+            return out
+        self._apply_live(diff, received_ns, out)
+        return out
+
+    def _apply_live(self, diff: BookLevels, received_ns: int, out: SyncOutput) -> None:
+        assert self.last_sequence is not None
+        expected = self.last_sequence + self.step
+        seq = diff.sequence_number
+        if seq < expected:
+            out.stale_dropped += 1
+            return
+        if seq == expected:
+            out.records.append(depth_record("DIFF", self.asset, received_ns, diff))
+            self.last_sequence = seq
+            return
+        out.gaps += 1
+        out.records.append(
+            depth_record(
+                "GAP",
+                self.asset,
+                received_ns,
+                gap_expected=expected,
+                gap_received=seq,
+                gap_reason=GapReason.SEQUENCE_GAP,
+            )
+        )
+        self.state = SyncState.AWAITING_SNAPSHOT
+        self._buffer.clear()
+        self._buffer.append((diff, received_ns))
+        out.request_snapshot = ResyncReason.GAP
+
+    def on_snapshot(self, snapshot: BookLevels, received_ns: int) -> SyncOutput:
+        """A REST snapshot arrived; publish it and the buffered diffs that follow it."""
+        out = SyncOutput()
+        if self.state is not SyncState.AWAITING_SNAPSHOT:
+            # The socket dropped (or the book resynced) while the request was in flight.
+            return out
+        snap_seq = snapshot.sequence_number
+        if snap_seq == 0:
+            # The venue omitted the field: such a snapshot cannot be aligned.
+            out.request_snapshot = ResyncReason.UNKNOWN_SEQUENCE
+            return out
+        while self._buffer and self._buffer[0][0].sequence_number <= snap_seq:
+            self._buffer.popleft()
+        if self._buffer and self._buffer[0][0].sequence_number > snap_seq + self.step:
+            out.request_snapshot = ResyncReason.STALE_SNAPSHOT
+            return out
+        out.records.append(depth_record("SNAPSHOT", self.asset, received_ns, snapshot))
+        self.state = SyncState.LIVE
+        self.last_sequence = snap_seq
+        pending = list(self._buffer)
+        self._buffer.clear()
+        for index, (diff, diff_ns) in enumerate(pending):
+            self._apply_live(diff, diff_ns, out)
+            if self.state is not SyncState.LIVE:
+                # A gap inside the buffer: keep the rest for the next snapshot.
+                self._buffer.extend(pending[index + 1 :])
+                break
+        return out

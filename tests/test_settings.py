@@ -1,0 +1,104 @@
+"""Configuration loading: YAML, environment overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connector.settings import ConfigError, load_settings, parse_settings
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "connector.example.yaml"
+
+
+def test_the_example_config_is_valid() -> None:
+    settings = load_settings(EXAMPLE, {})
+    assert settings.tplus.market_data.assets == ["1", "2"]
+    assert settings.topics() == {
+        "tplus.depth": "tplus.depth",
+        "tplus.trades": "tplus.trades",
+        "tplus.klines": "tplus.klines",
+    }
+
+
+def test_environment_overrides_nested_keys_with_types() -> None:
+    settings = load_settings(
+        EXAMPLE,
+        {
+            "CONNECTOR__KAFKA__BOOTSTRAP_SERVERS": "b1:9092,b2:9092",
+            "CONNECTOR__TPLUS__MARKET_DATA__ASSETS": '["7"]',
+            "CONNECTOR__TPLUS__MARKET_DATA__KLINES": "false",
+            "UNRELATED": "x",
+        },
+    )
+    assert settings.kafka.bootstrap_servers == "b1:9092,b2:9092"
+    assert settings.tplus.market_data.assets == ["7"]
+    assert "tplus.klines" not in settings.topics()
+
+
+def test_unknown_keys_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("kafka:\n  bootstrap_server: x:9092\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, {})
+    assert "kafka.bootstrap_server: unknown key" in str(info.value)
+
+
+def test_unknown_environment_key_is_named() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {"CONNECTOR__KAFKA__BOOTSTRAP": "x"})
+    assert "kafka.bootstrap: unknown key" in str(info.value)
+
+
+def test_bad_values_are_named_without_echoing_them() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_settings(
+            {
+                "schema_registry": {"password": ["hunter2"]},
+                "tplus": {"market_data": {"websocket": {"ping_interval_s": -1}}},
+            }
+        )
+    message = str(info.value)
+    assert "schema_registry.password" in message
+    assert "tplus.market_data.websocket.ping_interval_s" in message
+    assert "hunter2" not in message
+
+
+def test_secrets_never_appear_in_reprs() -> None:
+    settings = parse_settings(
+        {
+            "schema_registry": {"username": "u", "password": "s3cret-pw"},
+            "kafka": {"security": {"sasl.password": "kafka-s3cret"}},
+        }
+    )
+    for text in (repr(settings), str(settings), settings.model_dump_json()):
+        assert "s3cret-pw" not in text and "kafka-s3cret" not in text
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"kafka": {"dlq_topic": "bad topic!"}}, "kafka"),
+        ({"tplus": {"market_data": {"topics": {"depth": "a/b"}}}}, "topic name"),
+        ({"tplus": {"market_data": {"assets": ["1", "1"]}}}, "tplus.market_data"),
+        ({"tplus": {"market_data": {"base_url": "ftp://x"}}}, "tplus.market_data"),
+        ({"name": "Has Spaces"}, "name"),
+    ],
+)
+def test_invalid_values(data: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_settings(data)
+    assert key in str(info.value)
+
+
+def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path / "missing.yaml", {})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kafka: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(bad, {})
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_settings(listy, {})
