@@ -19,6 +19,7 @@ import httpx
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
+from confluent_kafka.schema_registry import SchemaRegistryClient
 from prometheus_client import CollectorRegistry
 
 from connector import schema_catalog
@@ -27,7 +28,13 @@ from connector.health import Health
 from connector.http_server import OpsServer
 from connector.metrics import Metrics
 from connector.pipeline import Publisher
-from connector.serde import AvroEncoder, SchemaSetupError, pin_schemas, registry_client
+from connector.serde import (
+    AvroEncoder,
+    RegistryUnavailable,
+    SchemaSetupError,
+    pin_schemas,
+    registry_client,
+)
 from connector.settings import Settings
 from connector.sink import Encoder, KafkaSink, SinkConfig, producer_config, producer_factory
 from connector.sources import tplus_market
@@ -65,6 +72,7 @@ class Connector:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry)
         self.health = Health()
+        self.metrics.ready.set_function(lambda: 1.0 if self.health.ready() else 0.0)
         self._rng = rng if rng is not None else random.Random()
         self._clock_ns = clock_ns
 
@@ -77,26 +85,29 @@ class Connector:
         s = self.settings
         ops = OpsServer(self.registry, self.health, s.metrics.host, s.metrics.port)
         port = await ops.start()
+        client = registry_client(s.schema_registry)
         try:
             topics = s.topics()
             self.health.set("schemas", False, "registering")
-            schema_ids = await self._pin_schemas(topics)
+            schema_ids = await self._pin_schemas(client, topics)
             self.health.set("schemas", True, "")
             if s.kafka.create_topics:
                 await asyncio.to_thread(self._create_topics, [*topics.values(), s.kafka.dlq_topic])
-            sink = self._build_sink(topics)
+            sink = self._build_sink(client, topics)
             await sink.start()
             host = "127.0.0.1" if s.metrics.host in ("0.0.0.0", "") else s.metrics.host
             if on_started is not None:
                 on_started(RuntimeInfo(f"http://{host}:{port}/metrics", schema_ids))
             remaining = await self._run_sources(sink, stop)
         finally:
+            client.close()
             await ops.stop()
         return remaining
 
-    async def _pin_schemas(self, topics: dict[str, str]) -> dict[str, int]:
+    async def _pin_schemas(
+        self, client: SchemaRegistryClient, topics: dict[str, str]
+    ) -> dict[str, int]:
         s = self.settings.schema_registry
-        client = registry_client(s)
         schemas = {topic: schema_catalog.schema_text(stream) for stream, topic in topics.items()}
         backoff = Backoff(0.5, 10.0, 2.0, self._rng)
         deadline = time.monotonic() + s.startup_timeout_s
@@ -107,9 +118,9 @@ class Connector:
                 )
             except SchemaSetupError:
                 raise
-            except (httpx.HTTPError, OSError) as exc:
+            except RegistryUnavailable as exc:
                 self.metrics.registry_errors.labels("startup").inc()
-                self.health.set("schemas", False, f"registry unreachable ({type(exc).__name__})")
+                self.health.set("schemas", False, str(exc))
                 if time.monotonic() >= deadline:
                     raise StartupError(
                         f"schema registry at {s.url} unreachable for {s.startup_timeout_s:.0f} s"
@@ -149,9 +160,8 @@ class Connector:
                     continue
                 log.warning("topic not created", extra={"topic": name, "error": err.name()})
 
-    def _build_sink(self, topics: dict[str, str]) -> KafkaSink:
+    def _build_sink(self, client: SchemaRegistryClient, topics: dict[str, str]) -> KafkaSink:
         s = self.settings
-        client = registry_client(s.schema_registry)
         encoders: dict[str, Encoder] = {
             stream: AvroEncoder(
                 client,

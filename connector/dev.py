@@ -150,6 +150,10 @@ async def run_dev_async(options: DevOptions, stop: asyncio.Event, out: TextIO = 
 
 
 def run_dev(options: DevOptions) -> int:
+    # The simulator's per-connection and per-request lines drown the connector's own.
+    for noisy in ("connector.simulators.tplus_market.wire", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
     async def main() -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -167,8 +167,8 @@ class Metrics:
         )
         self.registry_errors = Counter(
             "connector_schema_registry_errors",
-            "Failed schema registry calls at start-up.",
-            ["subject"],
+            "Failed schema registry calls, by operation.",
+            ["operation"],
             registry=registry,
         )
         self.ready = Gauge(

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
 from confluent_kafka.schema_registry import (
     Schema,
     SchemaRegistryClient,
@@ -24,11 +25,24 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from connector.settings import SchemaRegistrySettings
 
+try:
+    # The HTTP library confluent-kafka's registry client is built on: httpx2
+    # where installed, else httpx. Its transport errors mean "unreachable".
+    import httpx2 as _registry_http
+except ImportError:  # pragma: no cover - depends on the installed client
+    import httpx as _registry_http  # type: ignore[no-redef]
+
 log = logging.getLogger(__name__)
+
+_UNREACHABLE = (_registry_http.TransportError, httpx.TransportError, OSError)
 
 
 class SchemaSetupError(Exception):
     """The registry refused or could not confirm a schema at start-up."""
+
+
+class RegistryUnavailable(Exception):
+    """The registry could not be reached; worth retrying."""
 
 
 def registry_client(settings: SchemaRegistrySettings) -> SchemaRegistryClient:
@@ -63,7 +77,15 @@ def pin_schemas(
                 if found is None:
                     raise SchemaSetupError(f"registry returned no schema id for {subject!r}")
                 ids[topic] = int(found)
+        except _UNREACHABLE as exc:
+            raise RegistryUnavailable(
+                f"schema registry unreachable ({type(exc).__name__})"
+            ) from None
         except SchemaRegistryError as exc:
+            if exc.http_status_code in (408, 429) or exc.http_status_code >= 500:
+                raise RegistryUnavailable(
+                    f"schema registry answered HTTP {exc.http_status_code}"
+                ) from None
             action = "register" if auto_register else "find"
             raise SchemaSetupError(
                 f"schema registry would not {action} the schema of subject {subject!r}: "

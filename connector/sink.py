@@ -52,6 +52,8 @@ class ProducerLike(Protocol):
     def poll(self, timeout: float = ...) -> int: ...
     def flush(self, timeout: float = ...) -> int: ...
     def list_topics(self, topic: str | None = ..., timeout: float = ...) -> Any: ...
+    def close(self) -> bool: ...
+    def purge(self, in_queue: bool = ..., in_flight: bool = ..., blocking: bool = ...) -> None: ...
     def __len__(self) -> int: ...
 
 
@@ -118,6 +120,7 @@ class KafkaSink:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._retry_tasks: set[asyncio.Future[None]] = set()
+        self._closing = False
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -131,13 +134,20 @@ class KafkaSink:
         self._health.set("kafka", True, "")
 
     async def close(self, timeout_s: float) -> int:
-        """Flush within ``timeout_s``; return how many records were left undelivered."""
+        """Flush within ``timeout_s``; return how many records were left undelivered.
+
+        Records still queued after the grace period are purged (so closing
+        cannot hang on an unreachable cluster) and reported by count only.
+        """
         remaining = await asyncio.to_thread(self._producer.flush, timeout_s)
+        self._closing = True
+        if remaining:
+            log.error("records left undelivered at shutdown", extra={"count": remaining})
+            self._producer.purge(True, True, False)
         self._stop.set()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
-        if remaining:
-            log.error("records left undelivered at shutdown", extra={"count": remaining})
+        await asyncio.to_thread(self._producer.close)
         return remaining
 
     def on_error(self, err: KafkaError) -> None:
@@ -246,6 +256,8 @@ class KafkaSink:
             self._health.set("kafka", True, "")
             return
         self._metrics.delivery_failures.labels(topic, err.name()).inc()
+        if self._closing:
+            return  # purged at shutdown: already counted in close()'s result
         log.warning("delivery failed; producing again", extra={"topic": topic, "error": err.name()})
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._reproduce, msg, received_ns)
@@ -284,6 +296,8 @@ def producer_factory(
     def build(on_error: Callable[[KafkaError], None]) -> ProducerLike:
         full = dict(conf)
         full["error_cb"] = on_error
+        # librdkafka's own log lines go through logging, in the same format as ours.
+        full["logger"] = logging.getLogger("librdkafka")
         producer: ProducerLike = Producer(full)
         return producer
 

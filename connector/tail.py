@@ -38,7 +38,8 @@ def tail(
     max_records: int | None,
     idle_timeout_s: float | None,
 ) -> int:
-    deserializer = AvroDeserializer(SchemaRegistryClient({"url": registry_url}))
+    client = SchemaRegistryClient({"url": registry_url})
+    deserializer = AvroDeserializer(client)
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -82,7 +83,8 @@ def tail(
             print(json.dumps(out, default=str), flush=True)
             printed += 1
     except KeyboardInterrupt:
-        pass
+        print("connector tail: interrupted", file=sys.stderr)
     finally:
         consumer.close()
+        client.close()
     return 0

@@ -1,0 +1,1 @@
+"""Venue simulators that speak the real wire protocols, for tests and ``connector dev``."""
