@@ -111,8 +111,9 @@ class DepthHandler:
         """Publish a step's records and account for it; the caller holds the lock."""
         if out.gaps:
             self._metrics.sequence_gaps.labels(VENUE, "depth", self._asset).inc(out.gaps)
-            log.warning("depth sequence gap; resyncing from a snapshot",
-                        extra={"subscription": self._asset})
+            log.warning(
+                "depth sequence gap; resyncing from a snapshot", extra={"subscription": self._asset}
+            )
         if out.stale_dropped:
             self._metrics.discarded.labels(VENUE, "depth", "stale_sequence").inc(out.stale_dropped)
         if out.buffer_dropped:
