@@ -38,9 +38,7 @@ from connector.serde import (
 from connector.settings import Settings
 from connector.sink import Encoder, KafkaSink, SinkConfig, producer_config, producer_factory
 from connector.sources import tplus_market
-from connector.venues.tplus import urls
-from connector.venues.tplus.book_sync import BookSync
-from connector.ws_session import Endpoint, FrameHandler, WebSocketSession
+from connector.sources.context import Service, SourceContext
 
 log = logging.getLogger(__name__)
 
@@ -188,58 +186,21 @@ class Connector:
             self._clock_ns,
         )
 
-    def _sessions(self, publisher: Publisher, http: httpx.AsyncClient) -> list[WebSocketSession]:
-        md = self.settings.tplus.market_data
-        if not md.enabled:
-            return []
-        sessions: list[WebSocketSession] = []
-        origin = urls.origin(md.base_url)
-
-        def session(stream: str, sub: str, path: str, handler: FrameHandler) -> WebSocketSession:
-            return WebSocketSession(
-                Endpoint("tplus", stream, sub, urls.ws_url(md.base_url, path), origin),
-                handler,
-                md.websocket,
-                self.metrics,
-                self.health,
-                rng=random.Random(self._rng.random()),
-                clock_ns=self._clock_ns,
-            )
-
-        fetch = tplus_market.http_snapshot_fetcher(http, md.base_url)
-        for asset in md.assets:
-            if md.depth:
-                handler = tplus_market.DepthHandler(
-                    asset,
-                    BookSync(asset, step=md.sequence_step, max_buffered=md.max_buffered_diffs),
-                    publisher,
-                    fetch,
-                    self.metrics,
-                    retry=tplus_market.new_retry(random.Random(self._rng.random())),
-                    clock_ns=self._clock_ns,
-                )
-                sessions.append(session("depth", asset, urls.depth_path(asset), handler))
-            if md.klines:
-                sessions.append(
-                    session(
-                        "klines",
-                        asset,
-                        urls.klines_path(asset),
-                        tplus_market.KlinesHandler(asset, md.kline_interval, publisher),
-                    )
-                )
-        if md.trades:
-            sessions.append(
-                session("trades", "all", urls.TRADES_PATH, tplus_market.TradesHandler(publisher))
-            )
-        return sessions
+    def _services(self, ctx: SourceContext) -> list[Service]:
+        """Every source's long-running parts, one builder per venue section."""
+        s = self.settings
+        return [
+            *tplus_market.build(s.tplus.market_data, ctx),
+        ]
 
     async def _run_sources(self, sink: KafkaSink, stop: asyncio.Event) -> int:
         publisher = Publisher(sink, self.metrics)
-        md = self.settings.tplus.market_data
-        async with httpx.AsyncClient(timeout=md.snapshot_timeout_s) as http:
-            sessions = self._sessions(publisher, http)
-            tasks = [asyncio.create_task(s.run(), name="ws-session") for s in sessions]
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            ctx = SourceContext(
+                publisher, self.metrics, self.health, http, self._rng, self._clock_ns
+            )
+            services = self._services(ctx)
+            tasks = [asyncio.create_task(s.run(), name="source") for s in services]
             stopper = asyncio.create_task(stop.wait(), name="stop")
             try:
                 done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)

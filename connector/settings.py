@@ -94,6 +94,13 @@ class TplusMarketDataSettings(_Model):
     topics: TplusMarketDataTopics = TplusMarketDataTopics()
     websocket: WebSocketSettings = WebSocketSettings()
 
+    def topic_map(self) -> dict[str, str]:
+        """Stream name → topic for the enabled streams of this section."""
+        if not self.enabled:
+            return {}
+        wanted = {"depth": self.depth, "trades": self.trades, "klines": self.klines}
+        return {f"tplus.{name}": getattr(self.topics, name) for name, on in wanted.items() if on}
+
     @model_validator(mode="after")
     def _check(self) -> TplusMarketDataSettings:
         if not re.match(r"^https?://[^/]+", self.base_url):
@@ -183,17 +190,10 @@ class Settings(_Model):
         return self
 
     def topics(self) -> dict[str, str]:
-        """Stream name → topic for every enabled stream."""
-        out: dict[str, str] = {}
-        md = self.tplus.market_data
-        if md.enabled:
-            if md.depth:
-                out["tplus.depth"] = md.topics.depth
-            if md.trades:
-                out["tplus.trades"] = md.topics.trades
-            if md.klines:
-                out["tplus.klines"] = md.topics.klines
-        return out
+        """Stream name → topic for every enabled stream of every section."""
+        return {
+            **self.tplus.market_data.topic_map(),
+        }
 
 
 def _set_path(data: dict[str, Any], path: list[str], value: Any) -> None:

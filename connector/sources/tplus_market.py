@@ -21,10 +21,14 @@ import httpx
 from connector.backoff import Backoff
 from connector.metrics import Metrics
 from connector.pipeline import Publisher
+from connector.settings import TplusMarketDataSettings
+from connector.sources.context import Service, SourceContext
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError
 from connector.venues.tplus import market_data as md
+from connector.venues.tplus import urls
 from connector.venues.tplus.book_sync import BookSync, SyncOutput
+from connector.ws_session import Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +41,16 @@ class SnapshotError(Exception):
     """The REST snapshot could not be fetched or was not a snapshot."""
 
 
-def http_snapshot_fetcher(client: httpx.AsyncClient, base_url: str) -> SnapshotFetcher:
+def http_snapshot_fetcher(
+    client: httpx.AsyncClient, base_url: str, timeout_s: float
+) -> SnapshotFetcher:
     """GET ``/marketdepth/{asset}`` and return the decoded (lossless) JSON body."""
-    from connector.venues.tplus.urls import rest_url, snapshot_path
 
     async def fetch(asset: str) -> Any:
         try:
-            response = await client.get(rest_url(base_url, snapshot_path(asset)))
+            response = await client.get(
+                urls.rest_url(base_url, urls.snapshot_path(asset)), timeout=timeout_s
+            )
         except httpx.HTTPError as exc:
             raise SnapshotError(f"snapshot request failed ({type(exc).__name__})") from None
         if response.status_code != 200:
@@ -214,3 +221,47 @@ class KlinesHandler:
 def new_retry(rng: random.Random) -> Backoff:
     """Backoff for snapshot retries: quick first retry, capped at 10 s."""
     return Backoff(0.2, 10.0, 2.0, rng)
+
+
+def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
+    """One WebSocket per depth and kline subscription, plus the all-markets trade stream."""
+    if not md.enabled:
+        return []
+    origin = urls.origin(md.base_url)
+
+    def endpoint(stream: str, subscription: str, path: str) -> Endpoint:
+        return Endpoint(VENUE, stream, subscription, urls.ws_url(md.base_url, path), origin)
+
+    fetch = http_snapshot_fetcher(ctx.http, md.base_url, md.snapshot_timeout_s)
+    services: list[Service] = []
+    for asset in md.assets:
+        if md.depth:
+            handler = DepthHandler(
+                asset,
+                BookSync(asset, step=md.sequence_step, max_buffered=md.max_buffered_diffs),
+                ctx.publisher,
+                fetch,
+                ctx.metrics,
+                retry=new_retry(ctx.child_rng()),
+                clock_ns=ctx.clock_ns,
+            )
+            services.append(
+                ctx.session(endpoint("depth", asset, urls.depth_path(asset)), handler, md.websocket)
+            )
+        if md.klines:
+            services.append(
+                ctx.session(
+                    endpoint("klines", asset, urls.klines_path(asset)),
+                    KlinesHandler(asset, md.kline_interval, ctx.publisher),
+                    md.websocket,
+                )
+            )
+    if md.trades:
+        services.append(
+            ctx.session(
+                endpoint("trades", "all", urls.TRADES_PATH),
+                TradesHandler(ctx.publisher),
+                md.websocket,
+            )
+        )
+    return services
