@@ -33,6 +33,23 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SecretRef(_Model):
+    """Where a secret lives: a file (e.g. a mounted Kubernetes Secret) or an environment variable.
+
+    Secrets are never written inline in the configuration, so a config file
+    or ConfigMap can be shared and logged without leaking anything.
+    """
+
+    file: Path | None = Field(None, description="Read the secret from this file (trimmed).")
+    env: str | None = Field(None, description="Read the secret from this environment variable.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretRef:
+        if (self.file is None) == (self.env is None):
+            raise ValueError("give exactly one of file or env")
+        return self
+
+
 class BackoffSettings(_Model):
     """Capped exponential backoff with full jitter between reconnect attempts."""
 
