@@ -25,7 +25,7 @@ def test_secret_from_env_and_file(tmp_path: Path) -> None:
 def test_missing_secrets_name_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"accounts\[0\].key: environment variable K"):
         resolve_secret(SecretRef(env="K"), "accounts[0].key", {})
-    with pytest.raises(ConfigError, match="a.b: cannot read secret file"):
+    with pytest.raises(ConfigError, match=r"a\.b: cannot read secret file"):
         resolve_secret(SecretRef(file=tmp_path / "nope"), "a.b", {})
     empty = tmp_path / "empty"
     empty.write_text("\n")
