@@ -171,6 +171,29 @@ class Metrics:
             ["operation"],
             registry=registry,
         )
+        self.signin_failures = Counter(
+            "connector_signin_failures",
+            "Failed venue sign-ins or token refreshes, by reason.",
+            ["venue", "reason"],
+            registry=registry,
+        )
+        self.token_expiry = Gauge(
+            "connector_token_expiry_seconds",
+            "Seconds until the soonest-expiring venue token of this connector expires.",
+            ["venue"],
+            registry=registry,
+        )
+        self.baseline_records = Counter(
+            "connector_baseline_records",
+            "Records published from a REST baseline after a (re)connect.",
+            ["venue", "stream"],
+            registry=registry,
+        )
+        self.oldest_undelivered = Gauge(
+            "connector_oldest_undelivered_seconds",
+            "Age of the oldest record handed to the producer and not yet acknowledged.",
+            registry=registry,
+        )
         self.ready = Gauge(
             "connector_ready",
             "1 when the connector reports ready on /readyz.",
