@@ -8,6 +8,7 @@ out a broker outage it will recover from.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from threading import Lock
 
@@ -24,10 +25,22 @@ class Health:
     def __init__(self) -> None:
         self._lock = Lock()
         self._conditions: dict[str, Condition] = {}
+        self._listeners: list[Callable[[str, Condition], None]] = []
 
     def set(self, name: str, ok: bool, detail: str = "") -> None:
+        condition = Condition(ok, detail)
         with self._lock:
-            self._conditions[name] = Condition(ok, detail)
+            changed = self._conditions.get(name) != condition
+            self._conditions[name] = condition
+            listeners = list(self._listeners)
+        if changed:
+            for listener in listeners:
+                listener(name, condition)
+
+    def add_listener(self, listener: Callable[[str, Condition], None]) -> None:
+        """Call ``listener(name, condition)`` on every change (from any thread)."""
+        with self._lock:
+            self._listeners.append(listener)
 
     def snapshot(self) -> dict[str, Condition]:
         with self._lock:

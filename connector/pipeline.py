@@ -7,17 +7,24 @@ source does not re-implement the accounting.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 from connector.metrics import Metrics
 from connector.records import DeadLetter, Record
-from connector.sink import KafkaSink
 from connector.venues.errors import FrameError
+
+
+class RecordSink(Protocol):
+    """Where records and dead letters go (the Kafka sink, or a fake in unit tests)."""
+
+    async def send(self, record: Record) -> None: ...
+    async def dead_letter(self, letter: DeadLetter) -> None: ...
 
 
 class Publisher:
     """Publishes a source's records in order and dead-letters what it rejects."""
 
-    def __init__(self, sink: KafkaSink, metrics: Metrics) -> None:
+    def __init__(self, sink: RecordSink, metrics: Metrics) -> None:
         self._sink = sink
         self._metrics = metrics
 

@@ -139,6 +139,8 @@ class KafkaSink:
         Records still queued after the grace period are purged (so closing
         cannot hang on an unreachable cluster) and reported by count only.
         """
+        if self._closing:
+            return 0
         remaining = await asyncio.to_thread(self._producer.flush, timeout_s)
         self._closing = True
         if remaining:
@@ -221,6 +223,7 @@ class KafkaSink:
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             self._on_delivery(err, msg, received_ns)
 
+        refusals = 0
         while True:
             try:
                 self._producer.produce(
@@ -235,7 +238,19 @@ class KafkaSink:
                 except TimeoutError:
                     log.debug("producer queue still full")
             except KafkaException as exc:
-                raise SinkError(f"producer refused a record: {exc.args[0]}") from None
+                err: KafkaError = exc.args[0]
+                if err.fatal():
+                    raise SinkError(f"producer failed fatally: {err.name()}") from None
+                # A refusal such as a topic-level error cached from the last
+                # metadata response: the record is kept and offered again.
+                self._metrics.delivery_failures.labels(topic, err.name()).inc()
+                refusals += 1
+                delay = min(5.0, 0.05 * 2**refusals)
+                log.warning(
+                    "producer refused a record; retrying",
+                    extra={"topic": topic, "error": err.name(), "delay_s": delay},
+                )
+                await asyncio.sleep(delay)
         self._metrics.records_produced.labels(topic).inc()
 
     # --- delivery reports (poll thread) --------------------------------------------

@@ -14,7 +14,6 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx
 
@@ -34,7 +33,7 @@ log = logging.getLogger(__name__)
 
 VENUE = "tplus"
 
-SnapshotFetcher = Callable[[str], Awaitable[Any]]
+SnapshotFetcher = Callable[[str], Awaitable[bytes]]
 
 
 class SnapshotError(Exception):
@@ -44,9 +43,9 @@ class SnapshotError(Exception):
 def http_snapshot_fetcher(
     client: httpx.AsyncClient, base_url: str, timeout_s: float
 ) -> SnapshotFetcher:
-    """GET ``/marketdepth/{asset}`` and return the decoded (lossless) JSON body."""
+    """GET ``/marketdepth/{asset}`` and return the raw body (parsed by the handler)."""
 
-    async def fetch(asset: str) -> Any:
+    async def fetch(asset: str) -> bytes:
         try:
             response = await client.get(
                 urls.rest_url(base_url, urls.snapshot_path(asset)), timeout=timeout_s
@@ -55,7 +54,7 @@ def http_snapshot_fetcher(
             raise SnapshotError(f"snapshot request failed ({type(exc).__name__})") from None
         if response.status_code != 200:
             raise SnapshotError(f"snapshot request answered HTTP {response.status_code}")
-        return json_numbers.loads(response.content)
+        return response.content
 
     return fetch
 
@@ -145,12 +144,25 @@ class DepthHandler:
             first = False
             try:
                 body = await self._fetch(self._asset)
-                snapshot = md.parse_book_levels(body, snapshot=True)
-            except (SnapshotError, FrameError) as exc:
+            except SnapshotError as exc:
                 self._metrics.snapshot_failures.labels(VENUE, self._asset).inc()
                 log.warning(
                     "depth snapshot failed; retrying",
                     extra={"subscription": self._asset, "error": str(exc)},
+                )
+                continue
+            try:
+                snapshot = md.parse_book_levels(json_numbers.loads(body), snapshot=True)
+            except FrameError as exc:
+                # Kept in the DLQ like any bad frame; the book waits for a good snapshot.
+                self._metrics.snapshot_failures.labels(VENUE, self._asset).inc()
+                await self._publisher.reject(
+                    md.DEPTH_STREAM,
+                    exc,
+                    body,
+                    self._clock_ns(),
+                    key=self._asset,
+                    extra_headers=(("source", "rest_snapshot"),),
                 )
                 continue
             received_ns = self._clock_ns()

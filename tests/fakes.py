@@ -1,0 +1,31 @@
+"""Unit-test stand-ins for I/O edges (never used by the end-to-end tests)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from connector.records import DeadLetter, Record
+
+
+class RecordingSink:
+    """Keeps what would have been produced, in order."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        self.dead: list[DeadLetter] = []
+        self.changed = asyncio.Event()
+
+    async def send(self, record: Record) -> None:
+        self.records.append(record)
+        self.changed.set()
+
+    async def dead_letter(self, letter: DeadLetter) -> None:
+        self.dead.append(letter)
+        self.changed.set()
+
+    async def wait_for(self, count: int, timeout_s: float = 10.0) -> None:
+        """Until at least ``count`` records have been sent."""
+        async with asyncio.timeout(timeout_s):
+            while len(self.records) < count:
+                self.changed.clear()
+                await self.changed.wait()

@@ -1,0 +1,141 @@
+"""The depth handler's I/O decisions: snapshot retries, control frames, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from connector.backoff import Backoff
+from connector.metrics import Metrics
+from connector.pipeline import Publisher
+from connector.sources.tplus_market import DepthHandler, KlinesHandler, SnapshotError, TradesHandler
+from connector.venues.tplus.book_sync import BookSync
+from tests.conftest import sample
+from tests.fakes import RecordingSink
+from tests.golden import frames, text
+
+SNAPSHOT = text("tplus", "snapshot.json").encode()
+
+
+class FlakyVenue:
+    """Fails the first ``failures`` requests, answers ``bad`` bodies next, then the golden one."""
+
+    def __init__(self, failures: int, bad: list[bytes] | None = None) -> None:
+        self.failures = failures
+        self.bad = list(bad or [])
+        self.calls = 0
+
+    async def fetch(self, asset: str) -> bytes:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise SnapshotError("snapshot request answered HTTP 503")
+        if self.bad:
+            return self.bad.pop(0)
+        return SNAPSHOT
+
+
+def _handler(venue: FlakyVenue, metrics: Metrics, sink: RecordingSink) -> DepthHandler:
+    return DepthHandler(
+        "1",
+        BookSync("1"),
+        Publisher(sink, metrics),
+        venue.fetch,
+        metrics,
+        retry=Backoff(0.001, 0.002, 2.0, random.Random(1)),
+    )
+
+
+async def test_snapshot_failures_are_retried_and_counted(metrics: Metrics) -> None:
+    sink = RecordingSink()
+    venue = FlakyVenue(failures=2)
+    handler = _handler(venue, metrics, sink)
+    await handler.on_open()
+    for line in frames("tplus", "depth.jsonl"):
+        await handler.on_frame(line, 5)
+    await sink.wait_for(4)
+    assert [r.value["kind"] for r in sink.records] == ["SNAPSHOT", "DIFF", "DIFF", "DIFF"]
+    assert [r.value["sequence_number"] for r in sink.records] == [1041, 1042, 1043, 1044]
+    assert venue.calls == 3
+    assert (
+        sample(metrics, "connector_snapshot_failures_total", venue="tplus", subscription="1") == 2
+    )
+    assert (
+        sample(
+            metrics,
+            "connector_book_resyncs_total",
+            venue="tplus",
+            subscription="1",
+            reason="connect",
+        )
+        == 1
+    )
+    await handler.close()
+
+
+async def test_a_malformed_snapshot_is_dead_lettered_and_fetched_again(metrics: Metrics) -> None:
+    sink = RecordingSink()
+    venue = FlakyVenue(failures=0, bad=[b'{"bids": "nope"}'])
+    handler = _handler(venue, metrics, sink)
+    await handler.on_open()
+    await sink.wait_for(1)
+    assert sink.records[0].value["kind"] == "SNAPSHOT"
+    (dead,) = sink.dead
+    assert dead.raw == b'{"bids": "nope"}'
+    assert dict(dead.extra_headers) == {"source": "rest_snapshot"}
+    await handler.close()
+
+
+async def test_control_frames_are_skipped_and_bad_frames_dead_lettered(metrics: Metrics) -> None:
+    sink = RecordingSink()
+    handler = _handler(FlakyVenue(failures=0), metrics, sink)
+    await handler.on_open()
+    await sink.wait_for(1)
+    await handler.on_frame('{"type":"ping"}', 5)
+    await handler.on_frame(b'{"bids": [[1, 2]], "asks": []}', 6)
+    assert len(sink.records) == 1
+    (dead,) = sink.dead
+    assert (dead.stream, dead.stage, dead.reason) == ("tplus.depth", "validate", "missing_field")
+    assert dead.raw == b'{"bids": [[1, 2]], "asks": []}' and dead.key == "1"
+    await handler.close()
+
+
+async def test_disconnect_cancels_a_pending_snapshot_and_announces_nothing_before_live(
+    metrics: Metrics,
+) -> None:
+    sink = RecordingSink()
+    blocked = asyncio.Event()
+
+    async def never(asset: str) -> bytes:
+        blocked.set()
+        await asyncio.Event().wait()
+        return b""
+
+    handler = DepthHandler(
+        "1",
+        BookSync("1"),
+        Publisher(sink, metrics),
+        never,
+        metrics,
+        retry=Backoff(0.001, 0.002, 2.0, random.Random(1)),
+    )
+    await handler.on_open()
+    await blocked.wait()
+    await handler.on_close("closed_error")
+    assert sink.records == [] and sink.dead == []
+
+
+async def test_trades_and_klines_handlers_publish_golden_frames(metrics: Metrics) -> None:
+    sink = RecordingSink()
+    publisher = Publisher(sink, metrics)
+    trades, klines = TradesHandler(publisher), KlinesHandler("1", None, publisher)
+    for line in frames("tplus", "trades.jsonl"):
+        await trades.on_frame(line, 1_761_283_016_000_000_000)
+    for line in frames("tplus", "klines.jsonl"):
+        await klines.on_frame(line, 1)
+    await klines.on_frame('{"not": "an array"}', 2)
+    assert [r.stream for r in sink.records] == ["tplus.trades"] * 3 + ["tplus.klines"] * 3
+    assert [d.reason for d in sink.dead] == ["wrong_shape"]
+    lag = metrics.registry.get_sample_value(
+        "connector_event_lag_seconds_count", {"stream": "tplus.trades"}
+    )
+    assert lag == 3
