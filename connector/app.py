@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -35,9 +35,9 @@ from connector.serde import (
     pin_schemas,
     registry_client,
 )
-from connector.settings import Settings
+from connector.settings import ConfigError, Settings
 from connector.sink import Encoder, KafkaSink, SinkConfig, producer_config, producer_factory
-from connector.sources import tplus_market
+from connector.sources import tastytrade_account, tplus_market, tplus_oms
 from connector.sources.context import Service, SourceContext
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class Connector:
         registry: CollectorRegistry | None = None,
         rng: random.Random | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
@@ -73,6 +74,7 @@ class Connector:
         self.metrics.ready.set_function(lambda: 1.0 if self.health.ready() else 0.0)
         self._rng = rng if rng is not None else random.Random()
         self._clock_ns = clock_ns
+        self._environ: Mapping[str, str] = {} if environ is None else environ
 
     async def run(
         self,
@@ -175,11 +177,20 @@ class Connector:
             compression=s.kafka.compression,
             linger_ms=s.kafka.linger_ms,
             delivery_timeout_ms=s.kafka.delivery_timeout_ms,
+            queue_max_messages=s.kafka.queue_max_messages,
+            queue_max_kbytes=s.kafka.queue_max_kbytes,
             extra={k: v.get_secret_value() for k, v in s.kafka.security.items()},
         )
         return KafkaSink(
             producer_factory(conf),
-            SinkConfig(s.name, topics, s.kafka.dlq_topic),
+            SinkConfig(
+                s.name,
+                topics,
+                s.kafka.dlq_topic,
+                queue_max_messages=s.kafka.queue_max_messages,
+                congestion_watermark=s.kafka.congestion_watermark,
+                dlq_max_bytes=s.kafka.dlq_max_bytes,
+            ),
             encoders,
             self.metrics,
             self.health,
@@ -191,15 +202,21 @@ class Connector:
         s = self.settings
         return [
             *tplus_market.build(s.tplus.market_data, ctx),
+            *tplus_oms.build(s.tplus.oms, ctx),
+            *tastytrade_account.build(s.tastytrade.account_streamer, ctx),
         ]
 
     async def _run_sources(self, sink: KafkaSink, stop: asyncio.Event) -> int:
         publisher = Publisher(sink, self.metrics)
         async with httpx.AsyncClient(timeout=10.0) as http:
             ctx = SourceContext(
-                publisher, self.metrics, self.health, http, self._rng, self._clock_ns
+                publisher, self.metrics, self.health, http, self._rng, self._clock_ns, self._environ
             )
-            services = self._services(ctx)
+            try:
+                services = self._services(ctx)
+            except ConfigError as exc:  # e.g. a secret that cannot be read
+                await sink.close(0)
+                raise StartupError(str(exc)) from None
             tasks = [asyncio.create_task(s.run(), name="source") for s in services]
             stopper = asyncio.create_task(stop.wait(), name="stop")
             try:

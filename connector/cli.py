@@ -1,6 +1,7 @@
-"""The ``connector`` command: run, validate, dev and tail.
+"""The ``connector`` command: run, validate, dev, tail and schemas.
 
-Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
+Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage
+(``schemas`` also uses 3: registry unavailable; see connector/schema_cli.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from connector import log_format
+from connector import log_format, schema_cli
 from connector.settings import ConfigError, load_settings
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="exit after this many seconds without a record",
     )
+    schema_cli.add_parser(sub)
     return parser
 
 
@@ -97,8 +99,11 @@ def _run(config: Path) -> int:
     async def main() -> int:
         stop = asyncio.Event()
         _install_stop(asyncio.get_running_loop(), stop)
-        remaining = await Connector(settings).run(stop)
-        return 1 if remaining else 0
+        remaining = await Connector(settings, environ=os.environ).run(stop)
+        # A requested stop is a clean exit even when the grace period ran out;
+        # the count was logged and is in the delivery contract.
+        log.info("stopped", extra={"unflushed_records": remaining})
+        return 0
 
     try:
         return asyncio.run(main())
@@ -149,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_records=args.max_records,
             idle_timeout_s=args.idle_timeout,
         )
+    if args.command == "schemas":
+        return schema_cli.run(args)
     raise AssertionError(args.command)
 
 

@@ -14,7 +14,7 @@ import logging
 import signal
 import sys
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from prometheus_client import CollectorRegistry
 
@@ -23,6 +23,8 @@ from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
 from connector.serde import SchemaSetupError
 from connector.settings import Settings, parse_settings
+from connector.simulators import tastytrade as tastytrade_sim
+from connector.simulators import tplus_oms as tplus_oms_sim
 from connector.simulators.tplus_market import TplusMarketSimulator
 
 log = logging.getLogger(__name__)
@@ -40,11 +42,24 @@ class DevOptions:
 
 
 def dev_settings(
-    bootstrap: str, registry_url: str, venue_url: str, assets: list[str], metrics_port: int
+    bootstrap: str,
+    registry_url: str,
+    venue_url: str,
+    assets: list[str],
+    metrics_port: int,
+    tastytrade: dict[str, Any] | None = None,
+    tplus_oms: dict[str, Any] | None = None,
 ) -> Settings:
-    """The connector's configuration against the embedded stack."""
+    """The connector's configuration against the embedded stack.
+
+    ``tastytrade`` is the section for a running tastytrade simulator
+    (``connector.simulators.tastytrade.connector_section``); without it that
+    source stays off. ``tplus_oms`` likewise is the ``tplus.oms`` section
+    for a running OMS simulator (``connector.simulators.tplus_oms.connector_section``).
+    """
     return parse_settings(
         {
+            **({"tastytrade": tastytrade} if tastytrade is not None else {}),
             "name": "dev",
             "kafka": {"bootstrap_servers": bootstrap, "create_topics": False, "linger_ms": 2},
             "schema_registry": {"url": registry_url, "auto_register": True},
@@ -60,7 +75,8 @@ def dev_settings(
                         "silence_timeout_s": 15,
                         "backoff": {"initial_s": 0.2, "max_s": 5},
                     },
-                }
+                },
+                **({"oms": tplus_oms} if tplus_oms is not None else {}),
             },
         },
         origin="connector dev",
@@ -105,17 +121,29 @@ async def run_dev_async(options: DevOptions, stop: asyncio.Event, out: TextIO = 
         registry_url = registry_server.start()
         sim = TplusMarketSimulator(options.assets, seed=options.seed)
         venue_url = await sim.start()
+        tastytrade = tastytrade_sim.TastytradeSimulator(
+            tastytrade_sim.DEV_ACCOUNTS, seed=options.seed, event_interval_s=0.5
+        )
+        oms = tplus_oms_sim.dev_simulator(seed=options.seed)
         try:
+            await tastytrade.start()
+            await oms.start()
             settings = dev_settings(
                 cluster.bootstrap_servers,
                 registry_url,
                 venue_url,
                 options.assets,
                 options.metrics_port,
+                tastytrade=tastytrade_sim.connector_section(tastytrade),
+                tplus_oms=tplus_oms_sim.connector_section(oms),
             )
             for topic in [*settings.topics().values(), settings.kafka.dlq_topic]:
                 cluster.create_topic(topic, partitions=DEV_PARTITIONS)
-            connector = Connector(settings)
+            environ = {
+                **tastytrade_sim.connector_environ(tastytrade),
+                **tplus_oms_sim.connector_environ(oms),
+            }
+            connector = Connector(settings, environ=environ)
 
             def started(info: RuntimeInfo) -> None:
                 topics = ",".join([*settings.topics().values(), settings.kafka.dlq_topic])
@@ -123,6 +151,9 @@ async def run_dev_async(options: DevOptions, stop: asyncio.Event, out: TextIO = 
                 print(f"SCHEMA_REGISTRY_URL={registry_url}", file=out)
                 print(f"METRICS_URL={info.metrics_url}", file=out)
                 print(f"TPLUS_MDS_URL={venue_url}", file=out)
+                print(f"TPLUS_OMS_URL={oms.base_url}", file=out)
+                print(f"TASTYTRADE_API_URL={tastytrade.api_url}", file=out)
+                print(f"TASTYTRADE_STREAMER_URL={tastytrade.streamer_url}", file=out)
                 print(f"TOPICS={topics}", file=out)
                 print(
                     "try: connector tail tplus.trades --from-beginning "
@@ -138,6 +169,14 @@ async def run_dev_async(options: DevOptions, stop: asyncio.Event, out: TextIO = 
                         _inject_faults(sim, options.assets, options.fault_interval_s)
                     )
                 )
+                helpers.append(
+                    asyncio.create_task(
+                        tastytrade_sim.inject_faults(tastytrade, options.fault_interval_s)
+                    )
+                )
+                helpers.append(
+                    asyncio.create_task(tplus_oms_sim.inject_faults(oms, options.fault_interval_s))
+                )
             try:
                 remaining = await connector.run(stop, on_started=started)
             finally:
@@ -145,13 +184,21 @@ async def run_dev_async(options: DevOptions, stop: asyncio.Event, out: TextIO = 
                     task.cancel()
                 await asyncio.gather(*helpers, return_exceptions=True)
         finally:
+            await oms.stop()
+            await tastytrade.stop()
             await sim.stop()
-    return 1 if remaining else 0
+    print(f"stopped; records left undelivered: {remaining}", file=out, flush=True)
+    return 0
 
 
 def run_dev(options: DevOptions) -> int:
     # The simulator's per-connection and per-request lines drown the connector's own.
-    for noisy in ("connector.simulators.tplus_market.wire", "httpx"):
+    for noisy in (
+        "connector.simulators.tplus_market.wire",
+        "connector.simulators.tastytrade.wire",
+        "connector.simulators.tplus_oms.wire",
+        "httpx",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     async def main() -> int:

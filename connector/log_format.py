@@ -61,3 +61,5 @@ def configure(level: str, json_format: bool) -> None:
     # The libraries are chatty at DEBUG about every frame; keep them at INFO.
     for name in ("websockets", "httpx", "httpcore"):
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
+    # httpx logs every request URL at INFO, and venue URLs carry account numbers.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from threading import Lock
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -64,6 +65,19 @@ class _LastMessageCollector(Collector):
         for labels, last in items:
             family.add_metric(list(labels), max(0.0, now - last))
         yield family
+
+
+@dataclass(frozen=True, slots=True)
+class TopicInstruments:
+    """The per-record instruments of one topic, resolved once.
+
+    ``labels()`` hashes and locks on every call; the sink touches these on
+    every record and acknowledgement, so it keeps the children instead.
+    """
+
+    produced: Counter
+    delivered: Counter
+    latency: Histogram
 
 
 class Metrics:
@@ -165,6 +179,11 @@ class Metrics:
             "Records waiting in the producer for acknowledgement.",
             registry=registry,
         )
+        self.producer_queue_capacity = Gauge(
+            "connector_producer_queue_capacity",
+            "Records the producer may hold unacknowledged before sources wait.",
+            registry=registry,
+        )
         self.registry_errors = Counter(
             "connector_schema_registry_errors",
             "Failed schema registry calls, by operation.",
@@ -189,9 +208,21 @@ class Metrics:
             ["venue", "stream"],
             registry=registry,
         )
+        self.baseline_failures = Counter(
+            "connector_baseline_failures",
+            "REST baseline requests that failed, by reason; the stream goes on without it.",
+            ["venue", "stream", "reason"],
+            registry=registry,
+        )
         self.oldest_undelivered = Gauge(
             "connector_oldest_undelivered_seconds",
             "Age of the oldest record handed to the producer and not yet acknowledged.",
+            registry=registry,
+        )
+        self.producer_rebuilds = Counter(
+            "connector_producer_rebuilds",
+            "Kafka producers replaced after a fatal error, by error name.",
+            ["reason"],
             registry=registry,
         )
         self.ready = Gauge(
@@ -201,3 +232,16 @@ class Metrics:
         )
         self.last_message = _LastMessageCollector(clock)
         registry.register(self.last_message)
+        self._topics: dict[str, TopicInstruments] = {}
+
+    def topic(self, topic: str) -> TopicInstruments:
+        """``records_produced``, ``records_delivered`` and ``delivery_latency`` of ``topic``."""
+        found = self._topics.get(topic)
+        if found is None:
+            found = TopicInstruments(
+                self.records_produced.labels(topic),
+                self.records_delivered.labels(topic),
+                self.delivery_latency.labels(topic),
+            )
+            self._topics[topic] = found
+        return found

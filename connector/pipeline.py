@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+from prometheus_client import Histogram
+
 from connector.metrics import Metrics
 from connector.records import DeadLetter, Record
 from connector.venues.errors import FrameError
@@ -19,6 +21,7 @@ class RecordSink(Protocol):
 
     async def send(self, record: Record) -> None: ...
     async def dead_letter(self, letter: DeadLetter) -> None: ...
+    def congested(self) -> bool: ...
 
 
 class Publisher:
@@ -27,13 +30,21 @@ class Publisher:
     def __init__(self, sink: RecordSink, metrics: Metrics) -> None:
         self._sink = sink
         self._metrics = metrics
+        self._lag: dict[str, Histogram] = {}
+
+    def congested(self) -> bool:
+        """True when streams that may shed should do so rather than wait."""
+        return self._sink.congested()
 
     async def publish(self, records: Iterable[Record]) -> None:
+        send = self._sink.send
         for record in records:
             if record.event_ns is not None:
-                lag = (record.received_ns - record.event_ns) / 1e9
-                self._metrics.event_lag.labels(record.stream).observe(max(0.0, lag))
-            await self._sink.send(record)
+                lag = self._lag.get(record.stream)
+                if lag is None:
+                    lag = self._lag[record.stream] = self._metrics.event_lag.labels(record.stream)
+                lag.observe(max(0.0, (record.received_ns - record.event_ns) / 1e9))
+            await send(record)
 
     async def reject(
         self,

@@ -14,6 +14,18 @@ STREAM_SCHEMAS: dict[str, str] = {
     "tplus.depth": "tplus/DepthEvent.avsc",
     "tplus.trades": "tplus/Trade.avsc",
     "tplus.klines": "tplus/Kline.avsc",
+    "tplus.orders": "tplus/OrderEvent.avsc",
+    "tplus.user-trades": "tplus/UserTrade.avsc",
+    "tastytrade.orders": "tastytrade/Order.avsc",
+    "tastytrade.complex-orders": "tastytrade/ComplexOrder.avsc",
+    "tastytrade.balances": "tastytrade/AccountBalance.avsc",
+    "tastytrade.positions": "tastytrade/CurrentPosition.avsc",
+    "tastytrade.trading-status": "tastytrade/TradingStatus.avsc",
+    "tastytrade.external-transactions": "tastytrade/ExternalTransaction.avsc",
+    "tastytrade.year-gain-summaries": "tastytrade/UnderlyingYearGainSummary.avsc",
+    "tastytrade.order-chains": "tastytrade/OrderChain.avsc",
+    "tastytrade.quote-alerts": "tastytrade/QuoteAlert.avsc",
+    "tastytrade.public-watchlists": "tastytrade/PublicWatchlist.avsc",
 }
 
 

@@ -9,20 +9,19 @@ flowing through a registry outage.
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+import struct
 from collections.abc import Mapping
 from typing import Any
 
+import fastavro
 import httpx
-from confluent_kafka.schema_registry import (
-    Schema,
-    SchemaRegistryClient,
-    topic_subject_name_strategy,
-)
-from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
-from confluent_kafka.serialization import MessageField, SerializationContext
 
+from connector.avro_writer import Unsupported, Writer, compile_writer
 from connector.settings import SchemaRegistrySettings
 
 try:
@@ -36,9 +35,18 @@ log = logging.getLogger(__name__)
 
 _UNREACHABLE = (_registry_http.TransportError, httpx.TransportError, OSError)
 
+# Every path that sends a schema to the registry (start-up pinning, ``connector schemas
+# register``, the serializers) sends the same compact text with the same flag, so a
+# registry that normalises stores and matches one form, whoever registered it.
+NORMALIZE_SCHEMAS = True
+
+# Confluent error codes of a lookup that found nothing.
+_SUBJECT_NOT_FOUND = 40401
+_SCHEMA_NOT_FOUND = 40403
+
 
 class SchemaSetupError(Exception):
-    """The registry refused or could not confirm a schema at start-up."""
+    """The registry refused, or could not confirm, a schema."""
 
 
 class RegistryUnavailable(Exception):
@@ -71,9 +79,13 @@ def pin_schemas(
         schema = Schema(text, "AVRO")
         try:
             if auto_register:
-                ids[topic] = int(client.register_schema(subject, schema))
+                ids[topic] = int(
+                    client.register_schema(subject, schema, normalize_schemas=NORMALIZE_SCHEMAS)
+                )
             else:
-                found = client.lookup_schema(subject, schema).schema_id
+                found = client.lookup_schema(
+                    subject, schema, normalize_schemas=NORMALIZE_SCHEMAS
+                ).schema_id
                 if found is None:
                     raise SchemaSetupError(f"registry returned no schema id for {subject!r}")
                 ids[topic] = int(found)
@@ -82,33 +94,115 @@ def pin_schemas(
                 f"schema registry unreachable ({type(exc).__name__})"
             ) from None
         except SchemaRegistryError as exc:
-            if exc.http_status_code in (408, 429) or exc.http_status_code >= 500:
-                raise RegistryUnavailable(
-                    f"schema registry answered HTTP {exc.http_status_code}"
-                ) from None
+            _raise_retryable(exc)
             action = "register" if auto_register else "find"
+            hint = ""
+            if not auto_register and exc.error_code in (_SUBJECT_NOT_FOUND, _SCHEMA_NOT_FOUND):
+                hint = (
+                    " (this version of the schema is not registered; register it first with"
+                    " `connector schemas register`, or run with schema_registry.auto_register:"
+                    " true)"
+                )
             raise SchemaSetupError(
                 f"schema registry would not {action} the schema of subject {subject!r}: "
-                f"HTTP {exc.http_status_code}, error {exc.error_code}: {exc.error_message}"
+                f"HTTP {exc.http_status_code}, error {exc.error_code}: {exc.error_message}{hint}"
             ) from None
         log.info("schema pinned", extra={"subject": subject, "schema_id": ids[topic]})
     return ids
 
 
+def registered_versions(client: SchemaRegistryClient, subject: str) -> list[tuple[int, int, str]]:
+    """Every live version of ``subject`` as (version, schema id, schema text), oldest first.
+
+    An unknown subject has no versions. Blocking (HTTP).
+    """
+    try:
+        try:
+            numbers = client.get_versions(subject)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404 and exc.error_code == _SUBJECT_NOT_FOUND:
+                return []
+            raise
+        found = []
+        for number in sorted(numbers):
+            registered = client.get_version(subject, number)
+            text = registered.schema.schema_str if registered.schema is not None else None
+            if registered.schema_id is None or text is None:
+                raise SchemaSetupError(f"registry returned no schema for {subject!r} v{number}")
+            found.append((int(number), int(registered.schema_id), text))
+        return found
+    except _UNREACHABLE as exc:
+        raise RegistryUnavailable(f"schema registry unreachable ({type(exc).__name__})") from None
+    except SchemaRegistryError as exc:
+        _raise_retryable(exc)
+        raise SchemaSetupError(
+            f"schema registry would not list the versions of subject {subject!r}: "
+            f"HTTP {exc.http_status_code}, error {exc.error_code}: {exc.error_message}"
+        ) from None
+
+
+def _raise_retryable(exc: SchemaRegistryError) -> None:
+    if exc.http_status_code in (408, 429) or exc.http_status_code >= 500:
+        raise RegistryUnavailable(f"schema registry answered HTTP {exc.http_status_code}") from None
+
+
 class AvroEncoder:
-    """Serialises one topic's values with confluent-kafka's AvroSerializer."""
+    """One topic's values in the Confluent wire format: magic byte, schema id, Avro body.
+
+    The schema id is the one confluent-kafka's AvroSerializer would use: the
+    subject's schema registered (``auto_register``) or looked up, with the
+    same normalisation, once, at the first value (answered from the client's
+    cache when start-up pinned the schemas). The body comes from a writer
+    compiled from the schema (``connector.avro_writer``): the serializer's
+    fastavro bytes, in about half the time, which is most of a record's cost.
+    """
 
     def __init__(
         self, client: SchemaRegistryClient, topic: str, schema: str, *, auto_register: bool
     ) -> None:
-        conf: dict[str, Any] = {
-            "auto.register.schemas": auto_register,
-            "subject.name.strategy": topic_subject_name_strategy,
-        }
-        self._serializer = AvroSerializer(client, schema, conf=conf)
-        self._ctx = SerializationContext(topic, MessageField.VALUE)
+        self._client = client
+        self._subject = subject_for(topic)
+        self._schema = Schema(schema, "AVRO")
+        self._auto_register = auto_register
+        self._header: bytes | None = None
+        parsed = json.loads(schema)
+        try:
+            self._write = compile_writer(parsed)
+        except Unsupported:
+            self._write = _fastavro_writer(parsed)
+
+    def _resolve_header(self) -> bytes:
+        if self._auto_register:
+            schema_id = self._client.register_schema(
+                self._subject, self._schema, normalize_schemas=NORMALIZE_SCHEMAS
+            )
+        else:
+            found = self._client.lookup_schema(
+                self._subject, self._schema, normalize_schemas=NORMALIZE_SCHEMAS
+            ).schema_id
+            if found is None:
+                raise SchemaSetupError(f"registry returned no schema id for {self._subject!r}")
+            schema_id = found
+        return _MAGIC_BYTE + struct.pack(">I", int(schema_id))
 
     def __call__(self, value: dict[str, Any]) -> bytes:
-        data = self._serializer(value, self._ctx)
-        assert isinstance(data, bytes)
-        return data
+        header = self._header
+        if header is None:
+            header = self._header = self._resolve_header()
+        buf = bytearray(header)
+        self._write(buf, value)
+        return bytes(buf)
+
+
+_MAGIC_BYTE = b"\x00"
+
+
+def _fastavro_writer(parsed: Any) -> Writer:
+    schema = fastavro.parse_schema(parsed)
+
+    def write(buf: bytearray, value: Any) -> None:
+        out = io.BytesIO()
+        fastavro.schemaless_writer(out, schema, value)
+        buf += out.getvalue()
+
+    return write

@@ -13,6 +13,8 @@ parsed as YAML scalars, so ``true``, ``5`` and ``[1, 2]`` keep their types.
 from __future__ import annotations
 
 import re
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -72,7 +74,11 @@ class WebSocketSettings(_Model):
     silence_timeout_s: float = Field(
         60.0, gt=0, description="Replace a socket that delivered no message for this long."
     )
-    max_message_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Largest accepted frame.")
+    max_message_bytes: int = Field(
+        1024 * 1024,
+        gt=0,
+        description="Larger frames go to the DLQ (up to 4x; beyond that the socket closes).",
+    )
     open_timeout_s: float = Field(10.0, gt=0, description="Handshake timeout.")
     backoff: BackoffSettings = BackoffSettings()
 
@@ -104,6 +110,11 @@ class TplusMarketDataSettings(_Model):
         None, description="Bucket width of the kline stream, carried on every kline record."
     )
     sequence_step: int = Field(1, ge=1, description="Expected increment of sequence_number.")
+    depth_overflow: Literal["shed", "block"] = Field(
+        "shed",
+        description="When the producer queue is nearly full: shed depth diffs and resync "
+        "(announced with a GAP record), or block the socket like other streams.",
+    )
     max_buffered_diffs: int = Field(
         10_000, ge=1, description="Diffs held while a snapshot is fetched; overflow resyncs."
     )
@@ -130,10 +141,246 @@ class TplusMarketDataSettings(_Model):
         return self
 
 
+class TplusAccountSettings(_Model):
+    """One T+ account whose order events and fills are bridged."""
+
+    name: str = Field(
+        ...,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$",
+        description="Label of the account's connections in metrics and health; never its key.",
+    )
+    private_key: SecretRef = Field(
+        ...,
+        description="The Ed25519 private key: 64 hex digits (seed), 128 (seed and public key) "
+        "or an unencrypted PKCS#8 PEM block.",
+    )
+    public_key: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="Expected account id (64 lower-case hex); start-up fails if the key differs.",
+    )
+
+
+class TplusOmsBaselineSettings(_Model):
+    """REST state fetched after every (re)connect so consumers converge.
+
+    ASSUMPTION: the venue's protocol description documents no REST endpoint
+    for open orders or user trades. The default paths are those of the
+    venue's public Python SDK (``GET /orders/user/{account}``,
+    ``GET /trades/user/{account}``), unverified against the venue; turn a
+    baseline off where the venue does not serve it.
+    """
+
+    open_orders: bool = Field(True, description="Fetch open orders after each orders connect.")
+    user_trades: bool = Field(True, description="Fetch recent trades after each trades connect.")
+    open_orders_path: str = Field(
+        "/orders/user/{account}", description="ASSUMED path; {account} is the public key."
+    )
+    user_trades_path: str = Field(
+        "/trades/user/{account}", description="ASSUMED path; {account} is the public key."
+    )
+    timeout_s: float = Field(10.0, gt=0, description="Timeout of one baseline request.")
+    attempts: int = Field(3, ge=1, le=10, description="Tries per (re)connect before giving up.")
+
+    @model_validator(mode="after")
+    def _paths(self) -> TplusOmsBaselineSettings:
+        for path in (self.open_orders_path, self.user_trades_path):
+            if not path.startswith("/") or "{account}" not in path:
+                raise ValueError("baseline paths start with / and contain {account}")
+        return self
+
+
+class TplusOmsWebSocketSettings(WebSocketSettings):
+    """Account sockets are quiet while nobody trades: the silence timeout is an hour.
+
+    WebSocket pings still detect a dead connection within ``ping_timeout_s``;
+    a socket replaced after an hour of silence also refreshes its baseline.
+    """
+
+    silence_timeout_s: float = Field(
+        3600.0, gt=0, description="Replace a socket that delivered no message for this long."
+    )
+
+
+class TplusOmsTopics(_Model):
+    orders: str = "tplus.orders"
+    user_trades: str = "tplus.user-trades"
+
+
+class TplusOmsSettings(_Model):
+    """T+ account streams (OMS): order events and user trades, signed in per account."""
+
+    enabled: bool = False
+    base_url: str = Field(
+        "http://localhost:3032",
+        description="OMS base URL; REST keeps its path, WebSockets use the host only.",
+    )
+    accounts: list[TplusAccountSettings] = Field(default_factory=list)
+    orders: bool = Field(True, description="Bridge WS /orders of every account.")
+    user_trades: bool = Field(
+        True, description="Bridge WS /trades/user/events/{account} of every account."
+    )
+    refresh_margin_s: float = Field(
+        60.0, ge=0, description="Sign in again this long before a token expires."
+    )
+    signin_timeout_s: float = Field(10.0, gt=0, description="Timeout of each sign-in request.")
+    baseline: TplusOmsBaselineSettings = TplusOmsBaselineSettings()
+    topics: TplusOmsTopics = TplusOmsTopics()
+    websocket: TplusOmsWebSocketSettings = TplusOmsWebSocketSettings()
+
+    def topic_map(self) -> dict[str, str]:
+        """Stream name → topic for the enabled streams of this section."""
+        if not self.enabled:
+            return {}
+        out = {}
+        if self.orders:
+            out["tplus.orders"] = self.topics.orders
+        if self.user_trades:
+            out["tplus.user-trades"] = self.topics.user_trades
+        return out
+
+    @model_validator(mode="after")
+    def _check(self) -> TplusOmsSettings:
+        if not re.match(r"^https?://[^/]+", self.base_url):
+            raise ValueError("base_url must be an http:// or https:// URL")
+        if self.enabled and not self.accounts:
+            raise ValueError("an enabled OMS section needs at least one account")
+        names = [a.name for a in self.accounts]
+        if len(set(names)) != len(names):
+            raise ValueError("account names must not repeat")
+        return self
+
+
 class TplusSettings(_Model):
     """Everything bridged from the T+ venue."""
 
     market_data: TplusMarketDataSettings = TplusMarketDataSettings()
+    oms: TplusOmsSettings = TplusOmsSettings()
+
+
+class TastytradeAuthSettings(_Model):
+    """The tastytrade credential: OAuth (current) or a legacy session token.
+
+    OAuth exchanges the refresh token and client secret for an access token
+    (about 15 minutes of life) and refreshes it before it expires; it travels
+    as ``Bearer <token>``. A legacy session token travels as is.
+    """
+
+    scheme: Literal["oauth", "session"] = "oauth"
+    refresh_token: SecretRef | None = Field(None, description="OAuth refresh token (oauth).")
+    client_secret: SecretRef | None = Field(None, description="OAuth client secret (oauth).")
+    session_token: SecretRef | None = Field(None, description="Legacy session token (session).")
+    refresh_margin_s: float = Field(
+        60.0, ge=0, description="Refresh the access token this long before it expires."
+    )
+    timeout_s: float = Field(10.0, gt=0, description="Timeout of one token request.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TastytradeAuthSettings:
+        if self.scheme == "oauth" and self.session_token is not None:
+            raise ValueError("session_token is only used with scheme: session")
+        if self.scheme == "session" and (self.refresh_token or self.client_secret):
+            raise ValueError("refresh_token and client_secret are only used with scheme: oauth")
+        return self
+
+    def complete(self) -> bool:
+        if self.scheme == "oauth":
+            return self.refresh_token is not None and self.client_secret is not None
+        return self.session_token is not None
+
+
+class TastytradeTopics(_Model):
+    """Topic per notification stream; defaults follow ``tastytrade.<stream>``."""
+
+    orders: str = "tastytrade.orders"
+    complex_orders: str = "tastytrade.complex-orders"
+    balances: str = "tastytrade.balances"
+    positions: str = "tastytrade.positions"
+    trading_status: str = "tastytrade.trading-status"
+    external_transactions: str = "tastytrade.external-transactions"
+    year_gain_summaries: str = "tastytrade.year-gain-summaries"
+    order_chains: str = "tastytrade.order-chains"
+    quote_alerts: str = "tastytrade.quote-alerts"
+    public_watchlists: str = "tastytrade.public-watchlists"
+
+
+class TastytradeAccountStreamerSettings(_Model):
+    """tastytrade Account Streamer: orders, positions, balances and the rest, per account."""
+
+    enabled: bool = False
+    api_url: str = Field("https://api.tastyworks.com", description="REST API base URL.")
+    streamer_url: str = Field(
+        "wss://streamer.tastyworks.com", description="Account Streamer WebSocket URL."
+    )
+    accounts: list[str] = Field(
+        default_factory=list, description="Account numbers subscribed with connect."
+    )
+    auth: TastytradeAuthSettings = TastytradeAuthSettings()
+    heartbeat_interval_s: float = Field(
+        20.0, ge=2, le=60, description="JSON heartbeat period (the venue asks for 2-60 s)."
+    )
+    heartbeat_timeout_s: float = Field(
+        30.0, gt=0, le=300, description="Replace the socket when a heartbeat stays unanswered."
+    )
+    connect_timeout_s: float = Field(10.0, gt=0, description="Wait this long for connect's ack.")
+    quote_alerts: bool = Field(False, description="Also subscribe to the user's quote alerts.")
+    public_watchlists: bool = Field(False, description="Also subscribe to public watchlists.")
+    baseline_currency: str = Field(
+        "USD", pattern=r"^[A-Z]{3}$", description="Currency of the balances baseline."
+    )
+    baseline_timeout_s: float = Field(10.0, gt=0, description="Timeout of one baseline request.")
+    max_buffered: int = Field(
+        10_000, ge=1, description="Notifications held back while a baseline is fetched."
+    )
+    source: str = Field("connector", min_length=1, description="Client id sent as source.")
+    topics: TastytradeTopics = TastytradeTopics()
+    websocket: WebSocketSettings = WebSocketSettings()
+
+    def topic_map(self) -> dict[str, str]:
+        """Stream name → topic for the enabled streams of this section."""
+        if not self.enabled:
+            return {}
+        t = self.topics
+        out = {
+            "tastytrade.orders": t.orders,
+            "tastytrade.complex-orders": t.complex_orders,
+            "tastytrade.balances": t.balances,
+            "tastytrade.positions": t.positions,
+            "tastytrade.trading-status": t.trading_status,
+            "tastytrade.external-transactions": t.external_transactions,
+            "tastytrade.year-gain-summaries": t.year_gain_summaries,
+            "tastytrade.order-chains": t.order_chains,
+        }
+        if self.quote_alerts:
+            out["tastytrade.quote-alerts"] = t.quote_alerts
+        if self.public_watchlists:
+            out["tastytrade.public-watchlists"] = t.public_watchlists
+        return out
+
+    @model_validator(mode="after")
+    def _check(self) -> TastytradeAccountStreamerSettings:
+        if not re.match(r"^https?://[^/]+", self.api_url):
+            raise ValueError("api_url must be an http:// or https:// URL")
+        if not re.match(r"^wss?://[^/]+", self.streamer_url):
+            raise ValueError("streamer_url must be a ws:// or wss:// URL")
+        if len(set(self.accounts)) != len(self.accounts):
+            raise ValueError("accounts must not repeat")
+        for account in self.accounts:
+            if not re.fullmatch(r"[A-Za-z0-9-]{1,32}", account):
+                raise ValueError("an account number is letters, digits and dashes")
+        if self.enabled and not self.accounts:
+            raise ValueError("an enabled account streamer needs at least one account")
+        if self.enabled and not self.auth.complete():
+            raise ValueError(
+                "auth needs refresh_token and client_secret (oauth) or session_token (session)"
+            )
+        return self
+
+
+class TastytradeSettings(_Model):
+    """Everything bridged from tastytrade."""
+
+    account_streamer: TastytradeAccountStreamerSettings = TastytradeAccountStreamerSettings()
 
 
 class KafkaSettings(_Model):
@@ -151,7 +398,25 @@ class KafkaSettings(_Model):
     )
     topic_replication: int = Field(3, ge=1)
     dlq_topic: str = "connector.dlq"
-    delivery_timeout_ms: int = Field(300_000, ge=1000, description="librdkafka message.timeout.ms.")
+    delivery_timeout_ms: int = Field(
+        0,
+        ge=0,
+        description="librdkafka message.timeout.ms; 0 (the default) never times a record out, "
+        "so an outage delays records in order instead of failing them.",
+    )
+    queue_max_messages: int = Field(
+        100_000,
+        ge=10,
+        description="Records the producer may hold unacknowledged before "
+        "sources are made to wait (bounds memory during an outage).",
+    )
+    queue_max_kbytes: int = Field(262_144, ge=64, description="The same bound in KiB.")
+    congestion_watermark: float = Field(
+        0.9, gt=0, le=1, description="Queue fill at which sheddable streams start shedding."
+    )
+    dlq_max_bytes: int = Field(
+        900_000, ge=1024, description="Dead letters larger than this keep only their head."
+    )
     security: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="Extra librdkafka properties (SASL, TLS); values are treated as secrets.",
@@ -198,6 +463,7 @@ class Settings(_Model):
     logging: LoggingSettings = LoggingSettings()
     shutdown_grace_s: float = Field(20.0, gt=0, description="Flush budget at SIGTERM.")
     tplus: TplusSettings = TplusSettings()
+    tastytrade: TastytradeSettings = TastytradeSettings()
 
     @model_validator(mode="after")
     def _topics_legal(self) -> Settings:
@@ -210,6 +476,8 @@ class Settings(_Model):
         """Stream name → topic for every enabled stream of every section."""
         return {
             **self.tplus.market_data.topic_map(),
+            **self.tplus.oms.topic_map(),
+            **self.tastytrade.account_streamer.topic_map(),
         }
 
 
@@ -232,12 +500,37 @@ def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any
         path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
         if not path:
             continue
-        try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
-            value = raw
+        if _expects_text(Settings, path):
+            # Strings (passwords above all) are taken verbatim: YAML would turn
+            # "0123" into 123 and cut "a #b" at the comment.
+            value: Any = raw
+        else:
+            try:
+                value = yaml.safe_load(raw) if raw != "" else ""
+            except yaml.YAMLError:
+                value = raw
         _set_path(data, path, value)
     return data
+
+
+def _expects_text(model: type[BaseModel], path: list[str]) -> bool:
+    """Whether the field at ``path`` holds a string or secret (not a number, list or model)."""
+    annotation: Any = model
+    for part in path:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(part)
+            if field is None:
+                return False
+            annotation = field.annotation
+        elif typing.get_origin(annotation) is dict:
+            annotation = typing.get_args(annotation)[1]
+        else:
+            return False
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+    else:
+        options = [annotation]
+    return all(a in (str, SecretStr) for a in options)
 
 
 def _describe(error: ValidationError, origin: str) -> str:

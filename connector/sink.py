@@ -2,10 +2,22 @@
 
 confluent-kafka's ``Producer`` is driven without blocking the event loop:
 ``produce()`` only enqueues, a dedicated thread runs ``poll()`` to fire
-delivery reports, and anything that must change pipeline state is marshalled
-back onto the loop with ``call_soon_threadsafe``. A full producer queue makes
-``send`` wait for acknowledgements instead of buffering without bound, which
-is what pushes back on the WebSocket readers.
+delivery reports, and anything that changes pipeline state is marshalled back
+onto the loop with ``call_soon_threadsafe``.
+
+Nothing handed to the sink is lost while the process lives. Every record
+stays in an in-flight ledger, in production order, until the brokers
+acknowledge it:
+
+* the producer never times a record out by default (``message.timeout.ms=0``),
+  so a broker outage only delays records, in order, behind librdkafka's
+  own idempotent retries;
+* a record whose delivery still fails is produced again, or after repeated
+  permanent failures sent to the dead-letter topic with the reason;
+* a fatal producer error (lost idempotence state) replaces the producer and
+  re-produces every unacknowledged record from the ledger, in order;
+* a full producer queue makes ``send`` wait, which stops the WebSocket reader
+  that called it instead of buffering without bound.
 """
 
 from __future__ import annotations
@@ -15,6 +27,7 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,14 +42,28 @@ from connector.venues.errors import Reason
 log = logging.getLogger(__name__)
 
 Encoder = Callable[[dict[str, Any]], bytes]
-
-
 Headers = list[tuple[str, str | bytes | None]]
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
+AckObserver = Callable[[int, int], None]
+"""Told ``(received_ns, acked_ns)`` of every acknowledged record."""
+
+#: Delivery attempts for a record the brokers refuse permanently before it is dead-lettered.
+PERMANENT_FAILURE_ATTEMPTS = 3
+
+#: Delivery errors that mean the idempotent producer's state is lost: the
+#: producer is replaced and the record re-produced from the ledger, in order.
+_PRODUCER_FATAL = frozenset(
+    {
+        KafkaError._FATAL,
+        KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+        KafkaError.UNKNOWN_PRODUCER_ID,
+    }
+)
 
 
 class ProducerLike(Protocol):
-    """The part of confluent-kafka's Producer the sink uses (a fake can stand in)."""
+    """The part of confluent-kafka's Producer the sink uses."""
 
     def produce(
         self,
@@ -57,6 +84,9 @@ class ProducerLike(Protocol):
     def __len__(self) -> int: ...
 
 
+ProducerFactory = Callable[[Callable[[KafkaError], None]], ProducerLike]
+
+
 @dataclass(frozen=True, slots=True)
 class SinkConfig:
     """What the sink needs beyond the producer itself."""
@@ -64,6 +94,26 @@ class SinkConfig:
     connector_name: str
     topics: Mapping[str, str]
     dlq_topic: str
+    queue_max_messages: int = 100_000
+    congestion_watermark: float = 0.9
+    dlq_max_bytes: int = 900_000
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A record handed to the producer and not yet acknowledged."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: Headers | None
+    received_ns: int
+    enqueued: float
+    attempts: int = 0
+
+
+class SinkError(Exception):
+    """The sink cannot go on (it is closed)."""
 
 
 def producer_config(
@@ -73,6 +123,8 @@ def producer_config(
     compression: str,
     linger_ms: int,
     delivery_timeout_ms: int,
+    queue_max_messages: int = 100_000,
+    queue_max_kbytes: int = 262_144,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """librdkafka settings that make delivery safe and partitioning Java-compatible."""
@@ -86,15 +138,30 @@ def producer_config(
         "partitioner": "murmur2_random",
         "compression.type": compression,
         "linger.ms": linger_ms,
+        # 0 = never give up on a record: outages delay, they do not drop.
         "message.timeout.ms": delivery_timeout_ms,
         # Bounded queue: when it fills, produce() raises BufferError and the
         # pipeline waits, rather than growing memory without limit.
-        "queue.buffering.max.messages": 100_000,
-        "queue.buffering.max.kbytes": 262_144,
+        "queue.buffering.max.messages": queue_max_messages,
+        "queue.buffering.max.kbytes": queue_max_kbytes,
     }
     if extra:
         conf.update(extra)
     return conf
+
+
+def producer_factory(conf: Mapping[str, Any]) -> ProducerFactory:
+    """A factory the sink calls with its error callback to build (and rebuild) the producer."""
+
+    def build(on_error: Callable[[KafkaError], None]) -> ProducerLike:
+        full = dict(conf)
+        full["error_cb"] = on_error
+        # librdkafka's own log lines go through logging, in the same format as ours.
+        full["logger"] = logging.getLogger("librdkafka")
+        producer: ProducerLike = Producer(full)
+        return producer
+
+    return build
 
 
 class KafkaSink:
@@ -102,25 +169,44 @@ class KafkaSink:
 
     def __init__(
         self,
-        producer_factory: Callable[[Callable[[KafkaError], None]], ProducerLike],
+        factory: ProducerFactory,
         config: SinkConfig,
         encoders: Mapping[str, Encoder],
         metrics: Metrics,
         health: Health,
         clock_ns: Callable[[], int] = time.time_ns,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._producer = producer_factory(self.on_error)
+        self._factory = factory
         self._config = config
         self._encoders = encoders
         self._metrics = metrics
         self._health = health
         self._clock_ns = clock_ns
+        self._monotonic = monotonic
+        self._producer = factory(self.on_error)
+        self._generation = 0
+        # Guards the producer swap against the poll thread, and the ledger.
+        self._producer_lock = threading.Lock()
+        self._ledger_lock = threading.Lock()
+        self._pending: OrderedDict[int, _Pending] = OrderedDict()
+        self._next_id = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._space = asyncio.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._retry_tasks: set[asyncio.Future[None]] = set()
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._rebuilding: asyncio.Task[None] | None = None
+        # Closed while a rebuild re-produces the ledger, so new records cannot overtake it.
+        self._open = asyncio.Event()
+        self._open.set()
         self._closing = False
+        self._congested_at = int(config.queue_max_messages * config.congestion_watermark)
+        self._ack_observer: AckObserver | None = None
+        self._kafka_ok = False
+        metrics.oldest_undelivered.set_function(self.oldest_undelivered_s)
+        metrics.producer_queue.set_function(lambda: float(self.pending))
+        metrics.producer_queue_capacity.set(config.queue_max_messages)
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -129,34 +215,76 @@ class KafkaSink:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
         self._thread.start()
-        self._health.set("kafka", False, "connecting")
+        self._kafka_health(False, "connecting")
         await asyncio.to_thread(self._producer.list_topics, None, metadata_timeout_s)
-        self._health.set("kafka", True, "")
+        self._kafka_health(True, "")
 
     async def close(self, timeout_s: float) -> int:
         """Flush within ``timeout_s``; return how many records were left undelivered.
 
-        Records still queued after the grace period are purged (so closing
-        cannot hang on an unreachable cluster) and reported by count only.
+        Records still unacknowledged after the grace period are purged (so
+        closing cannot hang on an unreachable cluster) and reported by count.
         """
         if self._closing:
             return 0
-        remaining = await asyncio.to_thread(self._producer.flush, timeout_s)
+        deadline = self._monotonic() + timeout_s
+        while self.pending and self._monotonic() < deadline:
+            # Re-produce tasks and a rebuild may still be adding to the queue.
+            await asyncio.to_thread(self._flush, min(0.5, deadline - self._monotonic()))
         self._closing = True
+        remaining = self.pending
         if remaining:
             log.error("records left undelivered at shutdown", extra={"count": remaining})
-            self._producer.purge(True, True, False)
+            with self._producer_lock:
+                self._producer.purge(True, True, False)
+        for task in list(self._tasks):
+            task.cancel()
         self._stop.set()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
         await asyncio.to_thread(self._producer.close)
         return remaining
 
-    def on_error(self, err: KafkaError) -> None:
-        """librdkafka's error callback (runs on the poll thread)."""
-        if err.code() == KafkaError._ALL_BROKERS_DOWN:
-            self._health.set("kafka", False, "all brokers down")
-        log.warning("kafka client error", extra={"error": err.name()})
+    def _flush(self, timeout_s: float) -> None:
+        with self._producer_lock:
+            producer, generation = self._producer, self._generation
+        try:
+            producer.flush(max(0.0, timeout_s))
+        except (KafkaException, SystemError) as exc:
+            self._on_poll_exception(exc, generation)
+
+    def _kafka_health(self, ok: bool, detail: str) -> None:
+        # Acknowledgements only ever report "healthy": checking a flag first
+        # keeps the health lock out of the per-record path.
+        self._kafka_ok = ok
+        self._health.set("kafka", ok, detail)
+
+    def observe_acks(self, observer: AckObserver | None) -> None:
+        """Tell ``observer`` each acknowledged record's receive and ack times (poll thread).
+
+        For exact latency percentiles (the benchmark); the histogram only has buckets.
+        """
+        self._ack_observer = observer
+
+    # --- state other parts read ------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Records handed to the sink and not yet acknowledged."""
+        with self._ledger_lock:
+            return len(self._pending)
+
+    def congested(self) -> bool:
+        """True when the producer queue is nearly full: sources that may shed should."""
+        # Asked for every depth diff; len() of the ledger needs no lock to be read.
+        return len(self._pending) >= self._congested_at
+
+    def oldest_undelivered_s(self) -> float:
+        with self._ledger_lock:
+            if not self._pending:
+                return 0.0
+            first = next(iter(self._pending.values()))
+        return max(0.0, self._monotonic() - first.enqueued)
 
     # --- producing -----------------------------------------------------------------
 
@@ -181,7 +309,7 @@ class KafkaSink:
             value = encoder(record.value)
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             # fastavro reports schema mismatches as ValueError/TypeError; the
-            # record's own text goes in the DLQ, never in the log line.
+            # record's own text goes to the DLQ, never to the log line.
             raw = json.dumps(record.value, default=str).encode()
             await self.dead_letter(
                 DeadLetter(
@@ -195,10 +323,20 @@ class KafkaSink:
                 )
             )
             return
-        await self._produce(topic, record.key.encode("utf-8"), value, None, record.received_ns)
+        await self._enqueue(
+            _Pending(
+                topic,
+                record.key.encode("utf-8"),
+                value,
+                None,
+                record.received_ns,
+                self._monotonic(),
+            )
+        )
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         """Send a frame that cannot be a record to the DLQ with headers saying why."""
+        raw = letter.raw
         headers: Headers = [
             ("connector", self._config.connector_name.encode()),
             ("stream", letter.stream.encode()),
@@ -208,27 +346,25 @@ class KafkaSink:
             ("received_ns", str(letter.received_ns).encode()),
             *((k, v.encode()) for k, v in letter.extra_headers),
         ]
+        if len(raw) > self._config.dlq_max_bytes:
+            # Larger than the brokers accept: keep the head and say so.
+            headers.append(("truncated_from_bytes", str(len(raw)).encode()))
+            raw = raw[: self._config.dlq_max_bytes]
         self._metrics.dlq_records.labels(letter.stream, letter.stage, letter.reason).inc()
         key = letter.key.encode() if letter.key is not None else letter.stream.encode()
-        await self._produce(self._config.dlq_topic, key, letter.raw, headers, letter.received_ns)
+        await self._enqueue(
+            _Pending(
+                self._config.dlq_topic, key, raw, headers, letter.received_ns, self._monotonic()
+            )
+        )
 
-    async def _produce(
-        self,
-        topic: str,
-        key: bytes,
-        value: bytes,
-        headers: Headers | None,
-        received_ns: int,
-    ) -> None:
-        def on_delivery(err: KafkaError | None, msg: Message) -> None:
-            self._on_delivery(err, msg, received_ns)
-
-        refusals = 0
+    async def _enqueue(self, entry: _Pending) -> None:
+        if self._closing:
+            raise SinkError("the sink is closed")
         while True:
+            await self._open.wait()
             try:
-                self._producer.produce(
-                    topic, value=value, key=key, headers=headers, on_delivery=on_delivery
-                )
+                self._produce(entry)
                 break
             except BufferError:
                 # The producer queue is full: wait for acknowledgements to make room.
@@ -239,81 +375,202 @@ class KafkaSink:
                     log.debug("producer queue still full")
             except KafkaException as exc:
                 err: KafkaError = exc.args[0]
-                if err.fatal():
-                    raise SinkError(f"producer failed fatally: {err.name()}") from None
-                # A refusal such as a topic-level error cached from the last
-                # metadata response: the record is kept and offered again.
-                self._metrics.delivery_failures.labels(topic, err.name()).inc()
-                refusals += 1
-                delay = min(5.0, 0.05 * 2**refusals)
+                if err.code() == KafkaError._FATAL or err.fatal():
+                    await asyncio.shield(self._start_rebuild(err.name()))
+                    continue
+                # A refusal such as a topic error cached from the last metadata
+                # response: the record is kept and offered again.
+                entry.attempts += 1
+                self._metrics.delivery_failures.labels(entry.topic, err.name()).inc()
+                delay = min(5.0, 0.05 * 2**entry.attempts)
                 log.warning(
                     "producer refused a record; retrying",
-                    extra={"topic": topic, "error": err.name(), "delay_s": delay},
+                    extra={"topic": entry.topic, "error": err.name(), "delay_s": delay},
                 )
                 await asyncio.sleep(delay)
-        self._metrics.records_produced.labels(topic).inc()
+        self._metrics.topic(entry.topic).produced.inc()
+
+    def _produce(self, entry: _Pending) -> None:
+        """Hand one entry to the current producer and record it in the ledger."""
+        with self._ledger_lock:
+            ident = self._next_id
+            self._next_id += 1
+            self._pending[ident] = entry
+        generation = self._generation
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            self._on_delivery(ident, generation, err)
+
+        try:
+            # No producer lock: the producer is only ever replaced on this (the
+            # loop's) thread, so it cannot change under this call.
+            if entry.headers is None:
+                # Positional arguments: keyword parsing is a third of produce()'s cost.
+                self._producer.produce(entry.topic, entry.value, entry.key, on_delivery=on_delivery)
+            else:
+                self._producer.produce(
+                    entry.topic,
+                    value=entry.value,
+                    key=entry.key,
+                    headers=entry.headers,
+                    on_delivery=on_delivery,
+                )
+        except BaseException:
+            with self._ledger_lock:
+                self._pending.pop(ident, None)
+            raise
 
     # --- delivery reports (poll thread) --------------------------------------------
 
     def _poll_loop(self) -> None:
         while not self._stop.is_set():
-            self._producer.poll(0.1)
-            self._metrics.producer_queue.set(len(self._producer))
+            with self._producer_lock:
+                producer, generation = self._producer, self._generation
+            try:
+                producer.poll(0.1)
+            except (KafkaException, SystemError) as exc:
+                # A fatal error surfaces here, not in a callback; recovery runs on the loop.
+                self._on_poll_exception(exc, generation)
             if self._loop is not None and not self._space.is_set():
                 self._loop.call_soon_threadsafe(self._space.set)
 
-    def _on_delivery(self, err: KafkaError | None, msg: Message, received_ns: int) -> None:
-        topic = msg.topic() or ""
+    def _on_poll_exception(self, exc: BaseException, generation: int) -> None:
+        cause = exc.__cause__ if isinstance(exc, SystemError) else exc
+        err = cause.args[0] if isinstance(cause, KafkaException) and cause.args else None
+        name = err.name() if isinstance(err, KafkaError) else type(exc).__name__
+        log.error("kafka producer failed", extra={"error": name})
+        if self._loop is not None and not self._closing:
+            self._loop.call_soon_threadsafe(self._schedule_rebuild, generation, name)
+
+    def on_error(self, err: KafkaError) -> None:
+        """librdkafka's error callback (runs on the poll thread)."""
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._kafka_health(False, "all brokers down")
+        if err.fatal() and self._loop is not None and not self._closing:
+            self._loop.call_soon_threadsafe(self._schedule_rebuild, self._generation, err.name())
+        log.warning("kafka client error", extra={"error": err.name()})
+
+    def _on_delivery(self, ident: int, generation: int, err: KafkaError | None) -> None:
+        if generation != self._generation:
+            return  # a replaced producer's report: the ledger re-produced the record
         if err is None:
-            self._metrics.records_delivered.labels(topic).inc()
-            latency = (self._clock_ns() - received_ns) / 1e9
-            self._metrics.delivery_latency.labels(topic).observe(max(0.0, latency))
-            self._health.set("kafka", True, "")
+            with self._ledger_lock:
+                entry = self._pending.pop(ident, None)
+            if entry is None:
+                return
+            instruments = self._metrics.topic(entry.topic)
+            instruments.delivered.inc()
+            now_ns = self._clock_ns()
+            instruments.latency.observe(max(0.0, (now_ns - entry.received_ns) / 1e9))
+            if not self._kafka_ok:
+                self._kafka_health(True, "")
+            if self._ack_observer is not None:
+                self._ack_observer(entry.received_ns, now_ns)
             return
-        self._metrics.delivery_failures.labels(topic, err.name()).inc()
+        name = err.name()
+        with self._ledger_lock:
+            topic = self._pending[ident].topic if ident in self._pending else ""
+        self._metrics.delivery_failures.labels(topic, name).inc()
         if self._closing:
-            return  # purged at shutdown: already counted in close()'s result
-        log.warning("delivery failed; producing again", extra={"topic": topic, "error": err.name()})
+            return  # purged at shutdown: counted in close()'s result
+        if err.code() in (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT):
+            return  # purged by a rebuild, which re-produces from the ledger
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._reproduce, msg, received_ns)
+        if err.fatal() or err.code() in _PRODUCER_FATAL:
+            # Keep the record in the ledger: the rebuild re-produces it in order.
+            self._loop.call_soon_threadsafe(self._schedule_rebuild, generation, name)
+            return
+        self._loop.call_soon_threadsafe(self._retry, ident, name, err.retriable())
 
-    def _reproduce(self, msg: Message, received_ns: int) -> None:
-        """Produce a failed record again so a delivery timeout never loses it."""
-        topic = msg.topic() or ""
-        key = msg.key()
-        value = msg.value()
-        raw_headers = msg.headers()
-        headers: Headers | None = (
-            list(raw_headers.items()) if isinstance(raw_headers, dict) else raw_headers
-        )
-        task = asyncio.ensure_future(
-            self._produce(
-                topic,
-                key if isinstance(key, bytes) else b"",
-                value if isinstance(value, bytes) else b"",
-                headers,
-                received_ns,
+    # --- recovery (event loop) -------------------------------------------------------
+
+    def _retry(self, ident: int, error: str, retriable: bool) -> None:
+        """Produce a failed record again, or dead-letter one the brokers keep refusing."""
+        with self._ledger_lock:
+            entry = self._pending.pop(ident, None)
+        if entry is None:
+            return
+        entry.attempts += 1
+        permanent = not retriable and error != "_MSG_TIMED_OUT"
+        if (
+            permanent
+            and entry.attempts >= PERMANENT_FAILURE_ATTEMPTS
+            and entry.topic != self._config.dlq_topic
+        ):
+            log.error(
+                "brokers refuse a record; dead-lettering it",
+                extra={"topic": entry.topic, "error": error},
             )
+            letter = DeadLetter(
+                entry.topic,
+                "deliver",
+                "delivery_failed",
+                f"the brokers refused the record {entry.attempts} times ({error})",
+                entry.value,
+                entry.received_ns,
+                key=entry.key.decode("utf-8", "replace"),
+            )
+            self._spawn(self.dead_letter(letter))
+            return
+        log.warning(
+            "delivery failed; producing again",
+            extra={"topic": entry.topic, "error": error, "attempt": entry.attempts},
         )
-        self._retry_tasks.add(task)
-        task.add_done_callback(self._retry_tasks.discard)
+        self._spawn(self._enqueue_again(entry))
 
+    async def _enqueue_again(self, entry: _Pending) -> None:
+        if entry.attempts > 1:
+            await asyncio.sleep(min(5.0, 0.05 * 2**entry.attempts))
+        await self._enqueue(entry)
 
-class SinkError(Exception):
-    """The producer is unusable; the pipeline must stop or rebuild it."""
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
 
+    def _task_done(self, task: asyncio.Future[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("re-producing a record failed", exc_info=task.exception())
 
-def producer_factory(
-    conf: Mapping[str, Any],
-) -> Callable[[Callable[[KafkaError], None]], ProducerLike]:
-    """A factory the sink calls with its error callback to build the real producer."""
+    def _schedule_rebuild(self, generation: int, reason: str) -> None:
+        """A report from the poll thread; stale ones (an already replaced producer) are ignored."""
+        if not self._closing and generation == self._generation:
+            self._start_rebuild(reason)
 
-    def build(on_error: Callable[[KafkaError], None]) -> ProducerLike:
-        full = dict(conf)
-        full["error_cb"] = on_error
-        # librdkafka's own log lines go through logging, in the same format as ours.
-        full["logger"] = logging.getLogger("librdkafka")
-        producer: ProducerLike = Producer(full)
-        return producer
+    def _start_rebuild(self, reason: str) -> asyncio.Task[None]:
+        if self._rebuilding is None or self._rebuilding.done():
+            self._rebuilding = asyncio.create_task(self._rebuild(reason), name="producer-rebuild")
+        return self._rebuilding
 
-    return build
+    async def _rebuild(self, reason: str) -> None:
+        """Replace a producer that failed fatally; re-produce the ledger in order."""
+        log.error("replacing the kafka producer", extra={"reason": reason})
+        self._metrics.producer_rebuilds.labels(reason).inc()
+        self._kafka_health(False, f"producer replaced after {reason}")
+        self._open.clear()
+        try:
+            fresh = await asyncio.to_thread(self._factory, self.on_error)
+            with self._producer_lock:
+                old, self._producer = self._producer, fresh
+                self._generation += 1
+            with self._ledger_lock:
+                entries = list(self._pending.values())
+                self._pending.clear()
+            await asyncio.to_thread(self._retire, old)
+            for entry in entries:
+                while True:
+                    try:
+                        self._produce(entry)
+                        break
+                    except BufferError:
+                        await asyncio.to_thread(self._flush, 0.5)
+        finally:
+            self._open.set()
+
+    def _retire(self, producer: ProducerLike) -> None:
+        try:
+            producer.purge(True, True, False)
+            producer.close()
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("closing the failed producer raised", extra={"error": str(exc)})

@@ -15,15 +15,21 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from connector.backoff import Backoff
 from connector.health import Health
 from connector.metrics import Metrics
 from connector.settings import WebSocketSettings
+from connector.wire_log import wire_logger
 
 log = logging.getLogger(__name__)
+
+_TIMER_SLACK_S = 0.001
+"""A timer may fire this much early; the watchdog still counts it as on time."""
+_wire_log = wire_logger("websockets.client")
+"""websockets' own logger, with credential headers redacted from its DEBUG handshake lines."""
 
 
 class FrameHandler(Protocol):
@@ -37,6 +43,22 @@ class FrameHandler(Protocol):
 
 HeaderFactory = Callable[[], Awaitable[Mapping[str, str]]]
 
+RejectionHandler = Callable[[int], Awaitable[bool]]
+"""Told the HTTP status of a rejected handshake; True asks for one immediate retry.
+
+This is where a source re-authenticates after a 401/403: the retry calls
+the header factory again. A retry that is rejected too falls back to the
+usual backoff.
+"""
+
+
+class HeadersUnavailable(Exception):
+    """Raised by a header factory that cannot build headers now (e.g. sign-in failed).
+
+    The session counts the attempt as ``auth_failed`` and backs off; the
+    message must not carry secrets.
+    """
+
 
 class CloseReason:
     """The closed set of reasons a connection ends (a metric label)."""
@@ -47,6 +69,7 @@ class CloseReason:
     CONNECT_FAILED = "connect_failed"
     HANDSHAKE_REJECTED = "handshake_rejected"
     MESSAGE_TOO_BIG = "message_too_big"
+    AUTH_FAILED = "auth_failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +97,27 @@ class WebSocketSession:
         rng: random.Random,
         headers: HeaderFactory | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
+        on_rejected: RejectionHandler | None = None,
+        healthy_after_first_frame: bool = True,
     ) -> None:
         self._endpoint = endpoint
+        self._reset_on_first_frame = healthy_after_first_frame
+        self._ws: ClientConnection | None = None
+        self._replace_reason: str | None = None
+        # The silence watchdog: one timer per connection, re-armed lazily,
+        # instead of a timeout armed and cancelled around every frame.
+        self._reading = False
+        self._recv_since = 0.0
+        self._silent = False
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._closer: asyncio.Future[None] | None = None
         self._handler = handler
         self._settings = settings
         self._metrics = metrics
         self._health = health
         self._headers = headers
+        self._on_rejected = on_rejected
+        self._rejected_status = 0
         self._clock_ns = clock_ns
         b = settings.backoff
         self._backoff = Backoff(b.initial_s, b.max_s, b.multiplier, rng)
@@ -100,14 +137,74 @@ class WebSocketSession:
             self._up.set(0)
             await self._handler.close()
 
+    async def send(self, text: str) -> bool:
+        """Send a text frame on the open socket; False when none is open (it is being replaced)."""
+        ws = self._ws
+        if ws is None:
+            return False
+        try:
+            await ws.send(text)
+        except ConnectionClosed:
+            return False
+        return True
+
+    def replace(self, reason: str) -> None:
+        """Close the open socket and reconnect, reporting ``reason`` (a closed-set metric label).
+
+        For what only the handler can see, such as an application heartbeat
+        left unanswered; it takes effect at once, even while waiting for a frame.
+        """
+        if self._ws is None or self._replace_reason is not None:
+            return
+        self._replace_reason = reason
+        if self._reading:
+            self._interrupt(self._ws)
+
+    def mark_healthy(self) -> None:
+        """The handler vouches for this connection: the next reconnect starts from a short delay.
+
+        For sessions built with ``healthy_after_first_frame=False``, whose
+        first frame may be a refusal (an authentication error) rather than data.
+        """
+        self._backoff.reset()
+
+    def _replaced(self) -> str:
+        reason = self._replace_reason or CloseReason.CLOSED_NORMAL
+        ep = self._endpoint
+        log.warning(
+            "venue connection replaced",
+            extra={
+                "venue": ep.venue,
+                "stream": ep.stream,
+                "subscription": ep.subscription,
+                "reason": reason,
+            },
+        )
+        return reason
+
     async def _run(self) -> None:
         ep = self._endpoint
+        retried = False
         while True:
             reason = await self._connect_once()
+            self._ws = None
             self._up.set(0)
             self._health.set(self._health_name, False, reason)
             await self._handler.on_close(reason)
             self._metrics.reconnects.labels(ep.venue, ep.stream, ep.subscription, reason).inc()
+            if (
+                reason == CloseReason.HANDSHAKE_REJECTED
+                and not retried
+                and self._on_rejected is not None
+                and await self._on_rejected(self._rejected_status)
+            ):
+                retried = True
+                log.info(
+                    "venue rejected the handshake; retrying once at once",
+                    extra={"venue": ep.venue, "stream": ep.stream, "subscription": ep.subscription},
+                )
+                continue
+            retried = False
             delay = self._backoff.next_delay()
             log.info(
                 "venue connection ended; reconnecting",
@@ -121,21 +218,58 @@ class WebSocketSession:
             )
             await asyncio.sleep(delay)
 
+    def _interrupt(self, ws: ClientConnection) -> None:
+        """End a pending ``recv`` by closing the socket (it raises ConnectionClosed)."""
+        if self._closer is None:
+            self._closer = asyncio.ensure_future(ws.close())
+            self._closer.add_done_callback(_retrieve)
+
+    def _watch(self, ws: ClientConnection, silence_s: float) -> None:
+        """The watchdog timer: close a socket waiting longer than ``silence_s`` for a frame.
+
+        Frames that already reached the socket are still read after the close
+        starts (the reader drains them before it sees the close).
+        """
+        if ws is not self._ws:
+            return  # a timer of a connection already replaced
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._reading and now >= self._recv_since + silence_s - _TIMER_SLACK_S:
+            self._silent = True
+            self._interrupt(ws)
+            return
+        since = self._recv_since if self._reading else now
+        self._watchdog = loop.call_at(since + silence_s, self._watch, ws, silence_s)
+
     async def _connect_once(self) -> str:
         ep = self._endpoint
         s = self._settings
-        headers = dict(await self._headers()) if self._headers is not None else {}
+        try:
+            headers = dict(await self._headers()) if self._headers is not None else {}
+        except HeadersUnavailable as exc:
+            log.warning(
+                "no credentials for the venue connection",
+                extra={"venue": ep.venue, "stream": ep.stream, "error": str(exc)},
+            )
+            return CloseReason.AUTH_FAILED
         try:
             async with connect(
                 ep.url,
                 additional_headers=headers,
+                logger=_wire_log,
                 origin=None if ep.origin is None else ep.origin,  # type: ignore[arg-type]
                 open_timeout=s.open_timeout_s,
                 ping_interval=s.ping_interval_s,
                 ping_timeout=s.ping_timeout_s,
-                max_size=s.max_message_bytes,
+                # Frames between the limit and 4x are dead-lettered by the source;
+                # beyond that the socket closes (1009) to bound memory.
+                max_size=s.max_message_bytes * 4,
                 close_timeout=2,
             ) as ws:
+                self._ws = ws
+                self._replace_reason = None
+                self._silent = False
+                self._closer = None
                 self._up.set(1)
                 self._health.set(self._health_name, True, "")
                 log.info(
@@ -143,32 +277,45 @@ class WebSocketSession:
                     extra={"venue": ep.venue, "stream": ep.stream, "subscription": ep.subscription},
                 )
                 await self._handler.on_open()
+                loop = asyncio.get_running_loop()
+                silence_s = s.silence_timeout_s
+                self._watchdog = loop.call_at(loop.time() + silence_s, self._watch, ws, silence_s)
                 first = True
-                while True:
-                    try:
-                        async with asyncio.timeout(s.silence_timeout_s):
+                frames, frame_bytes, clock_ns = self._frames, self._bytes, self._clock_ns
+                touch, on_frame = self._metrics.last_message.touch, self._handler.on_frame
+                try:
+                    while True:
+                        if self._replace_reason is not None:
+                            return self._replaced()
+                        self._recv_since = loop.time()
+                        self._reading = True
+                        try:
                             data = await ws.recv()
-                    except TimeoutError:
-                        log.warning(
-                            "venue connection silent; replacing it",
-                            extra={
-                                "venue": ep.venue,
-                                "stream": ep.stream,
-                                "subscription": ep.subscription,
-                            },
-                        )
-                        return CloseReason.SILENT
-                    received_ns = self._clock_ns()
-                    self._frames.inc()
-                    self._bytes.inc(len(data))
-                    self._metrics.last_message.touch(ep.venue, ep.stream, ep.subscription)
-                    if first:
-                        # Only a connection that delivers data counts as healthy;
-                        # one that opens and drops at once keeps backing off.
-                        self._backoff.reset()
-                        first = False
-                    await self._handler.on_frame(data, received_ns)
+                        finally:
+                            self._reading = False
+                        received_ns = clock_ns()
+                        frames.inc()
+                        frame_bytes.inc(len(data))
+                        touch(ep.venue, ep.stream, ep.subscription)
+                        if first and self._reset_on_first_frame:
+                            # Only a connection that delivers data counts as healthy;
+                            # one that opens and drops at once keeps backing off.
+                            self._backoff.reset()
+                            first = False
+                        await on_frame(data, received_ns)
+                finally:
+                    if self._watchdog is not None:
+                        self._watchdog.cancel()
+                        self._watchdog = None
         except ConnectionClosed as exc:
+            if self._replace_reason is not None:
+                return self._replaced()
+            if self._silent:
+                log.warning(
+                    "venue connection silent; replacing it",
+                    extra={"venue": ep.venue, "stream": ep.stream, "subscription": ep.subscription},
+                )
+                return CloseReason.SILENT
             code = exc.rcvd.code if exc.rcvd is not None else None
             if code == 1009 or (exc.sent is not None and exc.sent.code == 1009):
                 return CloseReason.MESSAGE_TOO_BIG
@@ -176,6 +323,7 @@ class WebSocketSession:
                 return CloseReason.CLOSED_NORMAL
             return CloseReason.CLOSED_ERROR
         except InvalidStatus as exc:
+            self._rejected_status = exc.response.status_code
             log.warning(
                 "venue rejected the WebSocket handshake",
                 extra={"venue": ep.venue, "stream": ep.stream, "status": exc.response.status_code},
@@ -187,3 +335,9 @@ class WebSocketSession:
                 extra={"venue": ep.venue, "stream": ep.stream, "error": type(exc).__name__},
             )
             return CloseReason.CONNECT_FAILED
+
+
+def _retrieve(closing: asyncio.Future[None]) -> None:
+    """Consume the outcome of a close started by the watchdog (the reader reports the close)."""
+    if not closing.cancelled() and closing.exception() is not None:
+        log.debug("closing a venue socket failed", exc_info=closing.exception())

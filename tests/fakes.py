@@ -14,6 +14,10 @@ class RecordingSink:
         self.records: list[Record] = []
         self.dead: list[DeadLetter] = []
         self.changed = asyncio.Event()
+        self.is_congested = False
+
+    def congested(self) -> bool:
+        return self.is_congested
 
     async def send(self, record: Record) -> None:
         self.records.append(record)

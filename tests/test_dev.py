@@ -12,6 +12,7 @@ import httpx
 from tests.kafka_reader import TopicReader
 
 TOPICS = ["tplus.depth", "tplus.trades", "tplus.klines"]
+OMS_TOPICS = ["tplus.orders", "tplus.user-trades"]
 
 
 async def _read_addresses(proc: asyncio.subprocess.Process) -> dict[str, str]:
@@ -44,8 +45,11 @@ async def test_dev_runs_the_stack_and_other_processes_decode_every_topic() -> No
     )
     try:
         env = await _read_addresses(proc)
-        assert env["TOPICS"].split(",") == [*TOPICS, "connector.dlq"]
-        reader = TopicReader(env["KAFKA_BOOTSTRAP"], env["SCHEMA_REGISTRY_URL"], TOPICS)
+        assert {*TOPICS, *OMS_TOPICS, "connector.dlq"} <= set(env["TOPICS"].split(","))
+        assert env["TPLUS_OMS_URL"].startswith("http://127.0.0.1:")
+        reader = TopicReader(
+            env["KAFKA_BOOTSTRAP"], env["SCHEMA_REGISTRY_URL"], [*TOPICS, *OMS_TOPICS]
+        )
         dlq = TopicReader(env["KAFKA_BOOTSTRAP"], None, ["connector.dlq"])
         try:
             # Records on every topic, and the injected faults visible as records.
@@ -53,15 +57,24 @@ async def test_dev_runs_the_stack_and_other_processes_decode_every_topic() -> No
                 reader.poll_until,
                 lambda rs: (
                     all(len(rs[t]) >= 3 for t in TOPICS)
+                    and all(len({r.key for r in rs[t]}) == 2 for t in OMS_TOPICS)
                     and any(r.value["kind"] == "GAP" for r in rs["tplus.depth"])
                 ),
                 60,
             )
-            dead = await asyncio.to_thread(dlq.poll_until, lambda rs: len(rs["connector.dlq"]) > 0)
+            dead = await asyncio.to_thread(
+                dlq.poll_until,
+                lambda rs: any(r.headers["stream"] == b"tplus.depth" for r in rs["connector.dlq"]),
+            )
         finally:
             reader.close()
             dlq.close()
-        assert dead["connector.dlq"][0].headers["reason"] == b"missing_field"
+        depth_dead = [r for r in dead["connector.dlq"] if r.headers["stream"] == b"tplus.depth"]
+        assert depth_dead[0].headers["reason"] == b"missing_field"
+        for topic in OMS_TOPICS:
+            keys = {r.key for r in records[topic]}
+            assert all(r.key == r.value["account"] for r in records[topic])
+            assert len(keys) == 2 and all(k is not None and len(k) == 64 for k in keys)
         assert {r.value["kind"] for r in records["tplus.depth"]} >= {"SNAPSHOT", "DIFF"}
         assert all(r.key in ("1", "2") for r in records["tplus.depth"])
         assert all(isinstance(r.value["price"], str) for r in records["tplus.trades"])

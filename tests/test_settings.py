@@ -102,3 +102,20 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
     listy.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_settings(listy, {})
+
+
+def test_string_and_secret_overrides_are_taken_verbatim() -> None:
+    settings = load_settings(
+        EXAMPLE,
+        {
+            "CONNECTOR__SCHEMA_REGISTRY__USERNAME": "007",
+            "CONNECTOR__SCHEMA_REGISTRY__PASSWORD": "0123 #not a comment",
+            "CONNECTOR__KAFKA__SECURITY__SASL.PASSWORD": "42",
+            "CONNECTOR__KAFKA__LINGER_MS": "7",
+        },
+    )
+    assert settings.schema_registry.username == "007"
+    assert settings.schema_registry.password is not None
+    assert settings.schema_registry.password.get_secret_value() == "0123 #not a comment"
+    assert settings.kafka.security["sasl.password"].get_secret_value() == "42"
+    assert settings.kafka.linger_ms == 7

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -12,7 +13,7 @@ from confluent_kafka import KafkaError
 from connector import schema_catalog
 from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
-from connector.health import Health
+from connector.health import Condition, Health
 from connector.metrics import Metrics
 from connector.records import DeadLetter, Record
 from connector.serde import AvroEncoder, pin_schemas, registry_client
@@ -37,8 +38,13 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(metrics: Metrics, health: Health) -> AsyncIterator[Rig]:
-    with MockCluster() as cluster, RegistryServer() as registry:
+def queue_max() -> int:
+    return 100_000
+
+
+@pytest.fixture
+async def rig(metrics: Metrics, health: Health, queue_max: int) -> AsyncIterator[Rig]:
+    with MockCluster(brokers=3) as cluster, RegistryServer() as registry:
         url = registry.start()
         cluster.create_topic(TOPIC, partitions=2)
         cluster.create_topic(DLQ, partitions=1)
@@ -51,15 +57,13 @@ async def rig(metrics: Metrics, health: Health) -> AsyncIterator[Rig]:
             client_id="t",
             compression="lz4",
             linger_ms=0,
-            delivery_timeout_ms=30_000,
+            delivery_timeout_ms=0,
+            queue_max_messages=queue_max,
         )
-        sink = KafkaSink(
-            producer_factory(conf),
-            SinkConfig("unit", {"tplus.trades": TOPIC}, DLQ),
-            {"tplus.trades": encoder},
-            metrics,
-            health,
+        config = SinkConfig(
+            "unit", {"tplus.trades": TOPIC}, DLQ, queue_max_messages=queue_max, dlq_max_bytes=2048
         )
+        sink = KafkaSink(producer_factory(conf), config, {"tplus.trades": encoder}, metrics, health)
         await sink.start()
         try:
             yield Rig(cluster, url, sink)
@@ -126,7 +130,7 @@ async def test_values_that_do_not_fit_the_schema_go_to_the_dlq(rig: Rig, metrics
 
 async def test_a_failed_delivery_is_produced_again(rig: Rig, metrics: Metrics) -> None:
     # A non-retriable broker error fails the delivery report; the sink produces again.
-    rig.cluster.push_request_errors(PRODUCE, [KafkaError.MSG_SIZE_TOO_LARGE])
+    rig.cluster.push_request_errors(PRODUCE, [KafkaError.INVALID_RECORD])
     await rig.sink.send(_trade())
     got = await asyncio.to_thread(_read, rig, [TOPIC], {TOPIC: 1}, True)
     assert [r.value["trade_id"] for r in got[TOPIC]] == [122519]
@@ -136,8 +140,137 @@ async def test_a_failed_delivery_is_produced_again(rig: Rig, metrics: Metrics) -
             metrics,
             "connector_delivery_failures_total",
             topic=TOPIC,
-            error="MSG_SIZE_TOO_LARGE",
+            error="INVALID_RECORD",
         )
         == 1
     )
     assert sample(metrics, "connector_records_delivered_total", topic=TOPIC) == 1
+
+
+def _numbered(n: int) -> Record:
+    """Distinct trades with one key, so their order in the partition is checkable."""
+    base = _trade()
+    return Record(base.stream, "1", {**base.value, "trade_id": n}, base.received_ns)
+
+
+async def _send_all(sink: KafkaSink, records: list[Record]) -> None:
+    for record in records:
+        await sink.send(record)
+
+
+def _longest_increasing(values: list[int]) -> int:
+    tails: list[int] = []
+    for v in values:
+        i = bisect.bisect_left(tails, v)
+        tails[i : i + 1] = [v]
+    return len(tails)
+
+
+async def test_a_fatal_producer_error_replaces_the_producer_and_loses_nothing(
+    rig: Rig, metrics: Metrics
+) -> None:
+    """Every record survives a producer that loses its idempotence state.
+
+    The sink re-produces its ledger in order on a new producer. The mock broker,
+    unlike a real one, still accepts the batch queued right behind the one it
+    rejected with OUT_OF_ORDER_SEQUENCE_NUMBER, so the old producer writes a
+    few records ahead of the re-produced one: the check allows that displacement
+    (at most the in-flight window) and no loss at all.
+    """
+    await _send_all(rig.sink, [_numbered(n) for n in range(5)])
+    await asyncio.to_thread(_read, rig, [TOPIC], {TOPIC: 5}, True)
+    rig.cluster.push_request_errors(PRODUCE, [KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER])
+    await _send_all(rig.sink, [_numbered(n) for n in range(5, 200)])
+    reader = TopicReader(rig.cluster.bootstrap_servers, rig.registry_url, [TOPIC])
+    try:
+        got = await asyncio.to_thread(
+            reader.poll_until, lambda rs: len({r.value["trade_id"] for r in rs[TOPIC]}) == 200
+        )
+    finally:
+        reader.close()
+    ids = [r.value["trade_id"] for r in sorted(got[TOPIC], key=lambda r: r.offset)]
+    first_seen = list(dict.fromkeys(ids))
+    assert sorted(first_seen) == list(range(200)), "a record was lost"
+    displaced = 200 - _longest_increasing(first_seen)
+    print(f"fatal producer error: 200 sent, {len(ids)} written, {displaced} displaced")
+    assert displaced <= 5, f"records were reordered beyond the in-flight window: {ids}"
+    rebuilds = {
+        s.labels["reason"]: s.value
+        for m in metrics.registry.collect()
+        if m.name == "connector_producer_rebuilds"
+        for s in m.samples
+        if s.name.endswith("_total")
+    }
+    assert sum(rebuilds.values()) == 1, rebuilds
+    assert rig.sink.pending == 0
+
+
+async def test_an_outage_delays_records_in_order_and_readiness_says_so(
+    rig: Rig, metrics: Metrics, health: Health
+) -> None:
+    rig.cluster.set_broker_down(-1)
+    await _send_all(rig.sink, [_numbered(n) for n in range(50)])
+    loop = asyncio.get_running_loop()
+    down = asyncio.Event()
+
+    def on_change(name: str, condition: Condition) -> None:
+        if name == "kafka" and not condition.ok:
+            loop.call_soon_threadsafe(down.set)
+
+    health.add_listener(on_change)
+    await asyncio.wait_for(down.wait(), timeout=30)
+    assert not health.ready()
+    assert rig.sink.pending == 50
+    assert rig.sink.oldest_undelivered_s() > 0
+    rig.cluster.set_broker_up(-1)
+    got = await asyncio.to_thread(_read, rig, [TOPIC], {TOPIC: 50}, True)
+    assert [r.value["trade_id"] for r in sorted(got[TOPIC], key=lambda r: r.offset)] == list(
+        range(50)
+    )
+    await rig.sink.close(10)
+    assert rig.sink.oldest_undelivered_s() == 0
+    assert sample(metrics, "connector_records_delivered_total", topic=TOPIC) == 50
+
+
+@pytest.mark.parametrize("queue_max", [20])
+async def test_a_full_queue_makes_senders_wait_instead_of_buffering(
+    rig: Rig, queue_max: int
+) -> None:
+    assert queue_max == 20
+    rig.cluster.set_broker_down(-1)
+    await _send_all(rig.sink, [_numbered(n) for n in range(20)])
+    assert rig.sink.congested()
+    blocked = asyncio.create_task(rig.sink.send(_numbered(20)))
+    done, _ = await asyncio.wait([blocked], timeout=1.5)
+    assert not done, "send returned although the producer queue was full"
+    assert rig.sink.pending == 20
+    rig.cluster.set_broker_up(-1)
+    await asyncio.wait_for(blocked, timeout=30)
+    got = await asyncio.to_thread(_read, rig, [TOPIC], {TOPIC: 21}, True)
+    assert sorted(r.value["trade_id"] for r in got[TOPIC]) == list(range(21))
+
+
+async def test_records_the_brokers_keep_refusing_are_dead_lettered(
+    rig: Rig, metrics: Metrics
+) -> None:
+    rig.cluster.push_request_errors(PRODUCE, [KafkaError.INVALID_RECORD] * 3)
+    await rig.sink.send(_numbered(7))
+    got = await asyncio.to_thread(_read, rig, [DLQ], {DLQ: 1}, False)
+    (dead,) = got[DLQ]
+    assert dead.headers["stage"] == b"deliver"
+    assert dead.headers["reason"] == b"delivery_failed"
+    assert b"INVALID_RECORD" in dead.headers["detail"]
+    assert dead.value[0] == 0  # the Confluent-framed Avro value, kept whole
+    assert (
+        sample(metrics, "connector_delivery_failures_total", topic=TOPIC, error="INVALID_RECORD")
+        == 3
+    )
+
+
+async def test_oversized_dead_letters_keep_their_head_and_say_so(rig: Rig) -> None:
+    raw = b"x" * 5000
+    await rig.sink.dead_letter(DeadLetter("tplus.depth", "decode", "too_large", "big", raw, 1))
+    got = await asyncio.to_thread(_read, rig, [DLQ], {DLQ: 1}, False)
+    (dead,) = got[DLQ]
+    assert dead.value == raw[:2048]
+    assert dead.headers["truncated_from_bytes"] == b"5000"

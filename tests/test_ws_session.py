@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator
 
 import pytest
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.http11 import Request, Response
 
 from connector.health import Health
 from connector.metrics import Metrics
 from connector.settings import WebSocketSettings
-from connector.ws_session import CloseReason, Endpoint, WebSocketSession
+from connector.ws_session import (
+    CloseReason,
+    Endpoint,
+    HeaderFactory,
+    HeadersUnavailable,
+    RejectionHandler,
+    WebSocketSession,
+)
 from tests.conftest import sample
 
 
@@ -48,6 +56,7 @@ class Venue:
         self.reject_status: int | None = None
         self.headers: list[dict[str, str]] = []
         self.release = asyncio.Event()
+        self.connections: list[ServerConnection] = []
 
     async def handler(self, ws: ServerConnection) -> None:
         behaviour = self.behaviours.pop(0) if self.behaviours else "hold"
@@ -59,8 +68,11 @@ class Venue:
             await ws.close(1000)
         elif behaviour == "silent":
             await self.release.wait()
+        elif behaviour == "stalled-client":
+            self.connections.append(ws)
+            await self.release.wait()
         elif behaviour == "too-big":
-            await ws.send("x" * 2048)
+            await ws.send("x" * 5000)  # beyond four times the 1 KiB limit
             await self.release.wait()
         else:
             await ws.send("hello")
@@ -180,5 +192,261 @@ async def test_an_oversized_frame_is_reported(
     task = asyncio.create_task(_session(url, rec, metrics, health, max_message_bytes=1024).run())
     assert await rec.next() == ("open", None)
     assert await rec.next() == ("close", CloseReason.MESSAGE_TOO_BIG)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+class _Slowest(random.Random):
+    """Always draws the backoff ceiling, so a backoff's length is known."""
+
+    def random(self) -> float:
+        return 1.0
+
+
+def _auth_session(
+    url: str,
+    handler: Recorder,
+    metrics: Metrics,
+    health: Health,
+    headers: HeaderFactory,
+    on_rejected: RejectionHandler | None,
+    backoff_s: float = 0.05,
+) -> WebSocketSession:
+    settings = WebSocketSettings.model_validate(
+        {"silence_timeout_s": 5, "backoff": {"initial_s": backoff_s, "max_s": backoff_s}}
+    )
+    return WebSocketSession(
+        Endpoint("v", "s", "sub", url),
+        handler,
+        settings,
+        metrics,
+        health,
+        rng=_Slowest(),
+        headers=headers,
+        on_rejected=on_rejected,
+    )
+
+
+async def test_a_rejected_handshake_is_retried_once_at_once_with_fresh_headers(
+    venue: tuple[Venue, str], metrics: Metrics, health: Health
+) -> None:
+    server, url = venue
+    server.reject_status = 401
+    tokens = iter(["stale", "fresh"])
+    statuses: list[int] = []
+
+    async def headers() -> dict[str, str]:
+        return {"Authorization": f"Bearer {next(tokens)}"}
+
+    async def on_rejected(status: int) -> bool:
+        statuses.append(status)
+        return True
+
+    rec = Recorder()
+    loop = asyncio.get_running_loop()
+    session = _auth_session(url, rec, metrics, health, headers, on_rejected, backoff_s=5.0)
+    task = asyncio.create_task(session.run())
+    assert await rec.next() == ("close", CloseReason.HANDSHAKE_REJECTED)
+    rejected_at = loop.time()
+    assert await rec.next() == ("open", None)
+    assert loop.time() - rejected_at < 2.0, "the retry waited for the 5 s backoff"
+    assert statuses == [401]
+    assert [h["Authorization"] for h in server.headers] == ["Bearer stale", "Bearer fresh"]
+    labels = {"venue": "v", "stream": "s", "subscription": "sub"}
+    assert sample(metrics, "connector_reconnects_total", reason="handshake_rejected", **labels) == 1
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_second_rejection_backs_off_and_a_declined_retry_too(
+    venue: tuple[Venue, str], metrics: Metrics, health: Health
+) -> None:
+    server, url = venue
+    calls: list[int] = []
+
+    async def headers() -> dict[str, str]:
+        return {}
+
+    async def on_rejected(status: int) -> bool:
+        calls.append(status)
+        return status == 401
+
+    loop = asyncio.get_running_loop()
+    rec = Recorder()
+    server.reject_status = 401
+    session = _auth_session(url, rec, metrics, health, headers, on_rejected, backoff_s=0.5)
+    task = asyncio.create_task(session.run())
+    assert await rec.next() == ("close", CloseReason.HANDSHAKE_REJECTED)
+    server.reject_status = 401  # the immediate retry is rejected too: now the session backs off
+    assert await rec.next() == ("close", CloseReason.HANDSHAKE_REJECTED)
+    second = loop.time()
+    assert await rec.next() == ("open", None)
+    assert loop.time() - second >= 0.45
+    assert calls == [401]
+    assert len(server.headers) == 3
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+    rec2 = Recorder()
+    server.reject_status = 500
+    session = _auth_session(url, rec2, metrics, health, headers, on_rejected, backoff_s=0.5)
+    task = asyncio.create_task(session.run())
+    assert await rec2.next() == ("close", CloseReason.HANDSHAKE_REJECTED)
+    declined = loop.time()
+    assert await rec2.next() == ("open", None)
+    assert loop.time() - declined >= 0.45
+    assert calls == [401, 500]
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_missing_credentials_back_off_as_auth_failed(
+    venue: tuple[Venue, str], metrics: Metrics, health: Health
+) -> None:
+    server, url = venue
+    attempts = 0
+
+    async def headers() -> dict[str, str]:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            raise HeadersUnavailable("sign-in failed (unreachable)")
+        return {"X": "1"}
+
+    rec = Recorder()
+    task = asyncio.create_task(_auth_session(url, rec, metrics, health, headers, None).run())
+    assert await rec.next() == ("close", CloseReason.AUTH_FAILED)
+    assert await rec.next() == ("close", CloseReason.AUTH_FAILED)
+    assert await rec.next() == ("open", None)
+    assert len(server.headers) == 1  # no connection was attempted without credentials
+    labels = {"venue": "v", "stream": "s", "subscription": "sub"}
+    assert sample(metrics, "connector_reconnects_total", reason="auth_failed", **labels) == 2
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+class _Echo:
+    """A server that answers every text frame with ``echo:<frame>`` and never speaks first."""
+
+    async def handler(self, ws: ServerConnection) -> None:
+        async for message in ws:
+            await ws.send(f"echo:{message!s}")
+
+
+def _link_session(
+    url: str, handler: Recorder, metrics: Metrics, health: Health, **kwargs: object
+) -> WebSocketSession:
+    settings = WebSocketSettings.model_validate(
+        {"silence_timeout_s": 5, "backoff": {"initial_s": 0.05, "max_s": 1.0}}
+    )
+    return WebSocketSession(
+        Endpoint("v", "s", "sub", url),
+        handler,
+        settings,
+        metrics,
+        health,
+        rng=_Slowest(),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+async def test_a_handler_sends_frames_and_replaces_its_socket_with_its_own_reason(
+    metrics: Metrics, health: Health
+) -> None:
+    echo = _Echo()
+    async with serve(echo.handler, "127.0.0.1", 0) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        rec = Recorder()
+        session = _link_session(url, rec, metrics, health)
+        assert await session.send("too early") is False
+        task = asyncio.create_task(session.run())
+        assert await rec.next() == ("open", None)
+        assert await session.send("ping-1") is True
+        assert await rec.next() == ("frame", "echo:ping-1")
+        # The session now waits for a frame (silence timeout 5 s); replace acts at once.
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        session.replace("heartbeat_timeout")
+        session.replace("ignored_second_reason")
+        assert await rec.next() == ("close", "heartbeat_timeout")
+        assert loop.time() - asked < 1.0
+        assert await rec.next() == ("open", None)
+        assert await session.send("ping-2") is True
+        assert await rec.next() == ("frame", "echo:ping-2")
+        labels = {"venue": "v", "stream": "s", "subscription": "sub"}
+        assert (
+            sample(metrics, "connector_reconnects_total", reason="heartbeat_timeout", **labels) == 1
+        )
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+class _Marking(Recorder):
+    """Vouches for its connection on every frame, as an acknowledged login would."""
+
+    session: WebSocketSession | None = None
+
+    async def on_frame(self, data: str | bytes, received_ns: int) -> None:
+        assert self.session is not None
+        self.session.mark_healthy()
+        await super().on_frame(data, received_ns)
+
+
+async def _reopen_delays(rec: Recorder, count: int) -> list[float]:
+    loop = asyncio.get_running_loop()
+    delays = []
+    for _ in range(count):
+        event = await rec.next()
+        while event[0] != "close":
+            event = await rec.next()
+        closed = loop.time()
+        assert await rec.next() == ("open", None)
+        delays.append(loop.time() - closed)
+    return delays
+
+
+async def test_only_the_handler_vouches_when_the_first_frame_may_be_a_refusal(
+    venue: tuple[Venue, str], metrics: Metrics, health: Health
+) -> None:
+    server, url = venue
+    server.behaviours = ["hello-then-1000"] * 8
+    rec = Recorder()
+    task = asyncio.create_task(
+        _link_session(url, rec, metrics, health, healthy_after_first_frame=False).run()
+    )
+    assert await rec.next() == ("open", None)
+    growing = await _reopen_delays(rec, 3)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert growing[2] >= 0.19, "frames alone do not reset the backoff (0.05, 0.1, 0.2)"
+
+    server.behaviours = ["hello-then-1000"] * 8
+    marking = _Marking()
+    session = _link_session(url, marking, metrics, health, healthy_after_first_frame=False)
+    marking.session = session
+    task = asyncio.create_task(session.run())
+    assert await marking.next() == ("open", None)
+    flat = await _reopen_delays(marking, 3)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert max(flat) < 0.15, "mark_healthy resets the backoff"
+
+
+async def test_a_frame_that_arrives_during_a_stalled_loop_is_read_not_dropped(
+    venue: tuple[Venue, str], metrics: Metrics, health: Health
+) -> None:
+    """The watchdog fires late after a stall; the frame that arrived meanwhile must survive."""
+    server, url = venue
+    server.behaviours = ["stalled-client"]
+    rec = Recorder()
+    task = asyncio.create_task(_session(url, rec, metrics, health, silence_timeout_s=0.3).run())
+    assert await rec.next() == ("open", None)
+    (conn,) = server.connections
+    # Write the frame straight to the socket, then stall the whole loop past the
+    # silence timeout: on resuming, the frame's I/O and the overdue watchdog timer
+    # become due in the same loop iteration.
+    broadcast([conn], "late")
+    time.sleep(0.5)  # noqa: ASYNC251 - the fault itself: a loop starved past the timeout
+    assert await rec.next() == ("frame", "late")
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)

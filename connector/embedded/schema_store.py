@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from connector.embedded.compatibility import (
+from connector.schema_compat import (
     LEVELS,
     InvalidSchemaError,
     canonical_form,

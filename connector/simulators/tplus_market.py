@@ -81,13 +81,24 @@ def _asset_segment(path: str, prefix: str) -> str | None:
     return asset if asset and "/" not in asset else None
 
 
+def _stream_kind(path: str) -> StreamKind | None:
+    if path == TRADES_PATH:
+        return "trades"
+    if path.startswith(DEPTH_PREFIX):
+        return "depth"
+    if path.startswith(KLINES_PREFIX):
+        return "klines"
+    return None
+
+
 @dataclass(slots=True)
 class Emitted:
-    """What was actually written to the wire, in order (skipped diffs are absent).
+    """What was actually written to at least one client, in order.
 
-    An event counts as emitted when it was broadcast, whether or not any
-    client was connected at that moment. Each record is bounded by the
-    simulator's ``max_history``.
+    The market moves whether or not anyone listens, but an event sent to
+    nobody (no client connected, or only silenced ones) is not recorded:
+    this is what a client could have received. Skipped diffs are absent.
+    Each record is bounded by the simulator's ``max_history``.
     """
 
     depth: dict[str, deque[DepthDiff]]
@@ -112,7 +123,9 @@ class TplusMarketSimulator:
         levels: int = 10,
         clock_ns: Callable[[], int] = time.time_ns,
         max_history: int = 100_000,
+        ping_interval_s: float | None = 20.0,
     ) -> None:
+        """``ping_interval_s=None`` makes a venue that never drops a slow reader."""
         self.model = MarketModel(assets, seed, levels, max_history=max_history)
         self.emitted = Emitted(
             depth={asset: deque(maxlen=max_history) for asset in self.model.assets},
@@ -136,6 +149,11 @@ class TplusMarketSimulator:
         self._running.set()
         self._skips: dict[str, int] = {}
         self._garbage: dict[StreamKind, list[bytes | str]] = {kind: [] for kind in STREAM_KINDS}
+        self._silenced: set[ServerConnection] = set()
+        self._ping_interval_s = ping_interval_s
+        self._trade_sent = asyncio.Event()
+        self._rejections = 0
+        self._rejection_status = HTTPStatus.SERVICE_UNAVAILABLE
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -149,6 +167,7 @@ class TplusMarketSimulator:
             self._port,
             process_request=self._process_request,
             logger=_wire_log,
+            ping_interval=self._ping_interval_s,
         )
         port = self._server.sockets[0].getsockname()[1]
         self._base_url = f"http://{self._host}:{port}"
@@ -246,6 +265,25 @@ class TplusMarketSimulator:
             raise ValueError(f"stream must be one of {STREAM_KINDS}, got {stream!r}")
         self._garbage[stream].append(payload)
 
+    def silence(self, stream: StreamKind) -> None:
+        """Stop sending to the clients now connected on ``stream``, keeping their sockets open.
+
+        A venue that goes quiet without closing: only the client's own
+        watchdog can notice. Clients that connect afterwards are served.
+        """
+        if stream not in STREAM_KINDS:
+            raise ValueError(f"stream must be one of {STREAM_KINDS}, got {stream!r}")
+        for path, group in self._clients.items():
+            if _stream_kind(path) == stream:
+                self._silenced.update(group)
+                group.clear()
+        log.info("silenced the %s clients", stream)
+
+    def reject_handshakes(self, count: int, status: int = 503) -> None:
+        """Answer the next ``count`` WebSocket upgrades with HTTP ``status`` instead."""
+        self._rejections += count
+        self._rejection_status = HTTPStatus(status)
+
     def pause(self) -> None:
         """Stop generating events (sockets stay open); no step happens after this returns."""
         self._running.clear()
@@ -272,6 +310,12 @@ class TplusMarketSimulator:
     def connected(self, path: str) -> int:
         return len(self._clients.get(path, ()))
 
+    async def wait_emitted_trades(self, count: int) -> None:
+        """Return once at least ``count`` trades have been written to a client."""
+        while len(self.emitted.trades) < count:
+            self._trade_sent.clear()
+            await self._trade_sent.wait()
+
     async def wait_connected(self, path: str, count: int = 1) -> None:
         """Return once at least ``count`` clients are registered on ``path``."""
         async with self._clients_changed:
@@ -290,6 +334,11 @@ class TplusMarketSimulator:
         broadcast.
         """
         path = _request_path(request.path)
+        if self._rejections and _stream_kind(path) is not None:
+            self._rejections -= 1
+            return _json_response(
+                connection, self._rejection_status, json.dumps({"error": "rejected"})
+            )
         if path == TRADES_PATH:
             return None
         for prefix in (DEPTH_PREFIX, KLINES_PREFIX):
@@ -325,6 +374,7 @@ class TplusMarketSimulator:
             log.debug("client on %s closed abnormally: %s", path, exc)
         finally:
             group.discard(connection)
+            self._silenced.discard(connection)
             log.debug("client %s left %s", connection.remote_address, path)
 
     # -- generators ------------------------------------------------------------
@@ -344,8 +394,10 @@ class TplusMarketSimulator:
         payloads, self._garbage[kind] = self._garbage[kind], []
         for payload in payloads:
             for path in paths:
-                broadcast(self._clients.get(path, ()), payload)
-            self.emitted.garbage.append((kind, payload))
+                clients = self._clients.get(path, ())
+                if clients:
+                    broadcast(clients, payload)
+                    self.emitted.garbage.append((kind, payload))
 
     def _emit_depth(self) -> None:
         self._send_garbage("depth", [depth_path(asset) for asset in self.model.assets])
@@ -353,22 +405,29 @@ class TplusMarketSimulator:
             for _ in range(self._skips.pop(asset, 0)):
                 self.model.step_depth(asset)
             diff = self.model.step_depth(asset)
-            broadcast(self._clients.get(depth_path(asset), ()), render_depth(diff))
-            self.emitted.depth[asset].append(diff)
+            clients = self._clients.get(depth_path(asset), ())
+            if clients:
+                broadcast(clients, render_depth(diff))
+                self.emitted.depth[asset].append(diff)
 
     def _emit_trade(self) -> None:
         self._send_garbage("trades", [TRADES_PATH])
         trade = self.model.step_trade(self._clock_ns())
-        broadcast(self._clients.get(TRADES_PATH, ()), render_trade(trade))
-        self.emitted.trades.append(trade)
+        clients = self._clients.get(TRADES_PATH, ())
+        if clients:
+            broadcast(clients, render_trade(trade))
+            self.emitted.trades.append(trade)
+            self._trade_sent.set()
 
     def _emit_klines(self) -> None:
         self._send_garbage("klines", [klines_path(asset) for asset in self.model.assets])
         now_ns = self._clock_ns()
         for asset in self.model.assets:
             bars = self.model.step_kline(asset, now_ns)
-            broadcast(self._clients.get(klines_path(asset), ()), render_klines(bars))
-            self.emitted.klines[asset].append(bars)
+            clients = self._clients.get(klines_path(asset), ())
+            if clients:
+                broadcast(clients, render_klines(bars))
+                self.emitted.klines[asset].append(bars)
 
 
 def _json_response(connection: ServerConnection, status: HTTPStatus, body: str) -> Response:

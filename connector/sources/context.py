@@ -8,8 +8,8 @@ that works until cancelled), usually WebSocketSessions.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import httpx
@@ -17,14 +17,64 @@ import httpx
 from connector.health import Health
 from connector.metrics import Metrics
 from connector.pipeline import Publisher
+from connector.records import Stage
 from connector.settings import WebSocketSettings
-from connector.ws_session import Endpoint, FrameHandler, HeaderFactory, WebSocketSession
+from connector.venues.errors import FrameError, Reason
+from connector.ws_session import (
+    Endpoint,
+    FrameHandler,
+    HeaderFactory,
+    RejectionHandler,
+    WebSocketSession,
+)
 
 
 class Service(Protocol):
     """A long-running part of a source; returns only by raising or being cancelled."""
 
     async def run(self) -> None: ...
+
+
+class OversizeGuard:
+    """Dead-letters frames above the configured size instead of handing them to a parser.
+
+    The socket itself accepts up to four times the limit (a hard memory
+    bound; beyond it the connection closes with 1009), so a frame that is
+    merely too large is kept in the DLQ rather than dropped with the socket.
+    """
+
+    def __init__(
+        self, inner: FrameHandler, stream: str, limit: int, publisher: Publisher, key: str
+    ) -> None:
+        self._inner = inner
+        self._stream = stream
+        self._limit = limit
+        self._publisher = publisher
+        self._key = key
+
+    async def on_open(self) -> None:
+        await self._inner.on_open()
+
+    async def on_frame(self, data: str | bytes, received_ns: int) -> None:
+        size = len(data.encode("utf-8") if isinstance(data, str) else data)
+        if size <= self._limit:
+            await self._inner.on_frame(data, received_ns)
+            return
+        error = FrameError(
+            Reason.TOO_LARGE, f"frame of {size} bytes exceeds {self._limit}", Stage.DECODE
+        )
+        await self._publisher.reject(self._stream, error, data, received_ns, key=self._key)
+
+    async def on_close(self, reason: str) -> None:
+        await self._inner.on_close(reason)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    def __getattr__(self, name: str) -> object:
+        # Handlers may expose more than the FrameHandler protocol (e.g. a hook
+        # the session looks up); the guard is transparent to those.
+        return getattr(self._inner, name)
 
 
 @dataclass(frozen=True)
@@ -35,6 +85,8 @@ class SourceContext:
     http: httpx.AsyncClient
     rng: random.Random
     clock_ns: Callable[[], int]
+    environ: Mapping[str, str] = field(default_factory=dict)
+    """Where SecretRefs naming environment variables are resolved."""
 
     def child_rng(self) -> random.Random:
         """An independent generator, so jitter differs between connections."""
@@ -46,14 +98,23 @@ class SourceContext:
         handler: FrameHandler,
         settings: WebSocketSettings,
         headers: HeaderFactory | None = None,
+        on_rejected: RejectionHandler | None = None,
     ) -> WebSocketSession:
+        guarded = OversizeGuard(
+            handler,
+            f"{endpoint.venue}.{endpoint.stream}",
+            settings.max_message_bytes,
+            self.publisher,
+            key=endpoint.subscription,
+        )
         return WebSocketSession(
             endpoint,
-            handler,
+            guarded,
             settings,
             self.metrics,
             self.health,
             rng=self.child_rng(),
             headers=headers,
             clock_ns=self.clock_ns,
+            on_rejected=on_rejected,
         )

@@ -71,9 +71,11 @@ class DepthHandler:
         metrics: Metrics,
         *,
         retry: Backoff,
+        shed: bool = True,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self._asset = asset
+        self._shed = shed
         self._sync = sync
         self._publisher = publisher
         self._fetch = fetch_snapshot
@@ -103,7 +105,10 @@ class DepthHandler:
             await self._publisher.reject(md.DEPTH_STREAM, exc, data, received_ns, key=self._asset)
             return
         async with self._lock:
-            await self._emit(self._sync.on_diff(diff, received_ns))
+            if self._shed and self._publisher.congested():
+                await self._emit(self._sync.on_overflow(received_ns))
+            else:
+                await self._emit(self._sync.on_diff(diff, received_ns))
 
     async def close(self) -> None:
         self._cancel_snapshot()
@@ -122,6 +127,8 @@ class DepthHandler:
             )
         if out.stale_dropped:
             self._metrics.discarded.labels(VENUE, "depth", "stale_sequence").inc(out.stale_dropped)
+        if out.shed:
+            self._metrics.discarded.labels(VENUE, "depth", "backpressure").inc(out.shed)
         if out.buffer_dropped:
             self._metrics.discarded.labels(VENUE, "depth", "buffer_overflow").inc(
                 out.buffer_dropped
@@ -255,6 +262,7 @@ def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
                 fetch,
                 ctx.metrics,
                 retry=new_retry(ctx.child_rng()),
+                shed=md.depth_overflow == "shed",
                 clock_ns=ctx.clock_ns,
             )
             services.append(

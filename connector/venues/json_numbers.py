@@ -31,6 +31,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-finite number {name} is not allowed")
 
 
+# One decoder for every frame: json.loads builds a new one per call when given hooks.
+_DECODER = json.JSONDecoder(parse_float=FloatText, parse_constant=_reject_constant)
+
+
 def loads(raw: bytes | str) -> Any:
     """Decode one frame; raise FrameError(decode) for bytes that are not JSON text."""
     if isinstance(raw, bytes | bytearray | memoryview):
@@ -41,7 +45,10 @@ def loads(raw: bytes | str) -> Any:
     else:
         text = raw
     try:
-        return json.loads(text, parse_float=FloatText, parse_constant=_reject_constant)
+        if text.startswith("\ufeff"):
+            # What json.loads refuses before decoding.
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        return _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise FrameError(Reason.NOT_JSON, f"frame is not JSON ({detail})", Stage.DECODE) from None
@@ -54,6 +61,9 @@ def decimal_text(value: Any, field: str) -> str:
     zero); exponent forms are rewritten in plain notation without changing
     the value. Booleans, NaN and anything else are rejected.
     """
+    if type(value) is FloatText and "e" not in value and "E" not in value:
+        # A JSON literal with a fraction and no exponent is already plain decimal text.
+        return value
     if isinstance(value, bool):
         raise FrameError(Reason.BAD_FIELD, f"{field} must be a decimal number, not a boolean")
     if isinstance(value, int):

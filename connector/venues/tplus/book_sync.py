@@ -28,11 +28,13 @@ class SyncState(enum.Enum):
     DISCONNECTED = "disconnected"
     AWAITING_SNAPSHOT = "awaiting_snapshot"
     LIVE = "live"
+    SHEDDING = "shedding"
 
 
 class GapReason:
     SEQUENCE_GAP = "sequence_gap"
     DISCONNECTED = "disconnected"
+    BACKPRESSURE = "backpressure"
 
 
 class ResyncReason:
@@ -40,6 +42,7 @@ class ResyncReason:
     GAP = "gap"
     STALE_SNAPSHOT = "stale_snapshot"
     UNKNOWN_SEQUENCE = "unknown_sequence"
+    BACKPRESSURE = "backpressure"
 
 
 @dataclass(slots=True)
@@ -52,6 +55,7 @@ class SyncOutput:
     gaps: int = 0
     stale_dropped: int = 0
     buffer_dropped: int = 0
+    shed: int = 0
 
 
 class BookSync:
@@ -94,8 +98,36 @@ class BookSync:
         self._buffer.clear()
         return out
 
+    def on_overflow(self, received_ns: int) -> SyncOutput:
+        """The sink is congested and this diff is shed: announce it once, resync later.
+
+        Shedding keeps the socket read (so the venue does not drop us) at the
+        cost of the book, which a snapshot restores once the sink has room.
+        """
+        out = SyncOutput(shed=1)
+        if self.state is SyncState.SHEDDING:
+            return out
+        if self.state is SyncState.LIVE:
+            assert self.last_sequence is not None
+            out.records.append(
+                depth_record(
+                    "GAP",
+                    self.asset,
+                    received_ns,
+                    gap_expected=self.last_sequence + self.step,
+                    gap_reason=GapReason.BACKPRESSURE,
+                )
+            )
+        self.state = SyncState.SHEDDING
+        self._buffer.clear()
+        return out
+
     def on_diff(self, diff: BookLevels, received_ns: int) -> SyncOutput:
         out = SyncOutput()
+        if self.state is SyncState.SHEDDING:
+            # The sink has room again: rebuild the book from a fresh snapshot.
+            self.state = SyncState.AWAITING_SNAPSHOT
+            out.request_snapshot = ResyncReason.BACKPRESSURE
         if self.state is SyncState.DISCONNECTED:
             # A diff can only come from an open socket; treat it as a connect.
             self.state = SyncState.AWAITING_SNAPSHOT

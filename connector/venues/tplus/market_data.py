@@ -48,7 +48,10 @@ class BookLevels:
 
 def is_control(message: Any) -> bool:
     """True for the JSON keep-alive objects the SDK drops without parsing."""
-    return isinstance(message, dict) and message.get("type") in CONTROL_TYPES
+    if not isinstance(message, dict):
+        return False
+    kind = message.get("type")
+    return isinstance(kind, str) and kind in CONTROL_TYPES
 
 
 def _levels(value: Any, field: str) -> tuple[Level, ...]:

@@ -216,3 +216,25 @@ def test_rebuilt_book_always_equals_the_venue_book(
         feed(sync.on_snapshot(snapshots[60], NS).records)
     assert valid
     assert consumer == venue
+
+
+def test_overflow_announces_one_gap_then_resyncs_when_room_returns() -> None:
+    sync = BookSync("1")
+    sync.on_connected()
+    sync.on_snapshot(diff(10), NS)
+    first = sync.on_overflow(NS)
+    assert first.shed == 1
+    (gap,) = first.records
+    assert gap.value["gap_reason"] == "backpressure" and gap.value["gap_expected"] == 11
+    second = sync.on_overflow(NS)
+    assert second.shed == 1 and second.records == []
+    out = sync.on_diff(diff(14), NS)
+    assert out.request_snapshot == ResyncReason.BACKPRESSURE and out.records == []
+    assert kinds(sync.on_snapshot(diff(13), NS).records) == [("SNAPSHOT", 13), ("DIFF", 14)]
+
+
+def test_overflow_before_the_book_is_live_announces_nothing() -> None:
+    sync = BookSync("1")
+    sync.on_connected()
+    assert sync.on_overflow(NS).records == []
+    assert sync.on_diff(diff(3), NS).request_snapshot == ResyncReason.BACKPRESSURE

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from connector.embedded.compatibility import (
+from connector.schema_compat import (
     LEVELS,
     InvalidSchemaError,
     canonical_form,
@@ -145,3 +145,15 @@ def test_canonical_form_ignores_layout_but_not_meaning() -> None:
     reordered = json.dumps(dict(reversed(list(json.loads(BASE).items()))))
     assert canonical_form(spaced) == canonical_form(reordered) == canonical_form(BASE)
     assert canonical_form(record(ID, VENUE_DEFAULT)) != canonical_form(record(ID, VENUE))
+
+
+def test_labels_name_the_earlier_versions_in_messages() -> None:
+    [message] = check_compatibility(WITH_VENUE, [BASE], "BACKWARD", labels=["commit 1a2b3c4"])
+    assert message.startswith("new schema cannot read data written with commit 1a2b3c4:")
+
+
+def test_labels_and_versions_must_match_the_previous_schemas() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        check_compatibility(BASE, [BASE], "BACKWARD", versions=[1], labels=["a"])
+    with pytest.raises(ValueError, match="one entry per previous schema"):
+        check_compatibility(BASE, [BASE], "BACKWARD", labels=["a", "b"])

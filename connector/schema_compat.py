@@ -1,10 +1,11 @@
 """Avro schema parsing, identity and compatibility rules, as a Schema Registry applies them.
 
-Kept free of I/O so that the embedded registry and offline tooling (checking schema files
-against previously published versions) give the same verdicts. The schema-resolution
-rules themselves are Apache Avro's ``ReaderWriterCompatibilityChecker``; this module only
-decides which (reader, writer) pairs a compatibility level implies and turns the
-checker's result into messages that name the offending field.
+Kept free of I/O so that the embedded registry and ``connector schemas check`` (schema
+files against the versions in a registry or in git history) give the same verdicts.
+The schema-resolution rules themselves are Apache Avro's
+``ReaderWriterCompatibilityChecker``; this module only decides which (reader, writer)
+pairs a compatibility level implies and turns the checker's result into messages that
+name the offending field.
 """
 
 from __future__ import annotations
@@ -92,22 +93,28 @@ def check_compatibility(
     level: str,
     *,
     versions: Sequence[int] | None = None,
+    labels: Sequence[str] | None = None,
 ) -> list[str]:
     """List why ``new_schema`` may not follow ``previous`` under ``level`` (empty = ok).
 
     ``previous`` holds the earlier schemas oldest first; non-transitive levels compare
-    with the latest one only. ``versions`` optionally gives their version numbers so
-    messages can name them (by default they are numbered from 1).
+    with the latest one only. ``versions`` optionally gives their registry version
+    numbers, or ``labels`` any other names (``"commit 1a2b3c4"``), so that messages can
+    say which one is in the way (by default they are numbered from 1).
     """
     normalized = level.upper()
     if normalized not in LEVELS:
         raise ValueError(f"unknown compatibility level {level!r}; expected one of {LEVELS}")
-    if versions is not None and len(versions) != len(previous):
-        raise ValueError("versions must have one entry per previous schema")
+    if versions is not None and labels is not None:
+        raise ValueError("give versions or labels, not both")
+    names = list(labels) if labels is not None else None
+    if names is None:
+        names = [f"version {v}" for v in (versions or range(1, len(previous) + 1))]
+    if len(names) != len(previous):
+        raise ValueError("versions or labels must have one entry per previous schema")
     if normalized == "NONE" or not previous:
         return []
-    labels = [f"version {v}" for v in (versions or range(1, len(previous) + 1))]
-    candidates = list(zip(labels, previous, strict=True))
+    candidates = list(zip(names, previous, strict=True))
     if not normalized.endswith("_TRANSITIVE"):
         candidates = candidates[-1:]
     new = parse_schema(new_schema)

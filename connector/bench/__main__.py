@@ -1,0 +1,7 @@
+"""``python -m connector.bench`` runs the benchmark."""
+
+import sys
+
+from connector.bench.run import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""tastytrade Account Streamer: pure protocol, notification mapping and REST baselines."""

@@ -1,0 +1,114 @@
+"""The Grafana dashboard: well-formed, valid PromQL, only the connector's own metrics."""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry, generate_latest
+
+from connector.metrics import Metrics
+from tests.deploy.artefacts import (
+    alert_exprs,
+    dashboard,
+    dashboard_exprs,
+    dashboard_panels,
+    leftover_variables,
+)
+from tests.deploy.promql import counter_arguments, exposition_types, metric_names, series_names
+
+# Written by Prometheus for every target, not by the connector.
+SCRAPE_SERIES = {"up"}
+
+
+def _declared() -> dict[str, str]:
+    """Series the connector's Metrics declare, with their types (no traffic needed)."""
+    registry = CollectorRegistry()
+    Metrics(registry)
+    return series_names(exposition_types(generate_latest(registry).decode()))
+
+
+def test_dashboard_is_well_formed() -> None:
+    board = dashboard()
+    assert board["uid"] and board["title"]
+    panels = dashboard_panels()
+    ids = Counter(p["id"] for p in panels)
+    assert all(n == 1 for n in ids.values()), "panel ids repeat"
+    variables = {v["name"] for v in board["templating"]["list"]}
+    assert variables == {"datasource", "instance"}
+    for panel in panels:
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        assert panel["targets"], panel["title"]
+        refs = [t["refId"] for t in panel["targets"]]
+        assert len(refs) == len(set(refs))
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24
+
+
+def test_dashboard_charts_what_on_call_needs() -> None:
+    exprs = " ".join(dashboard_exprs().values())
+    for metric in (
+        "connector_records_delivered_total",
+        "connector_event_lag_seconds_bucket",
+        "connector_sequence_gaps_total",
+        "connector_reconnects_total",
+        "connector_producer_queue_messages",
+        "connector_dlq_records_total",
+    ):
+        assert metric in exprs
+
+
+def test_every_dashboard_query_is_valid_promql(promtool: str, tmp_path: Path) -> None:
+    exprs = dashboard_exprs()
+    assert len(exprs) >= 20
+    rules = []
+    for i, (where, expr) in enumerate(sorted(exprs.items())):
+        assert leftover_variables(expr) == [], where
+        rules.append({"record": f"dashboard:query_{i}", "expr": expr})
+    path = tmp_path / "dashboard-queries.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    result = subprocess.run(
+        [promtool, "check", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in result.stdout
+
+
+@pytest.mark.parametrize("source", ["dashboard", "alerts"])
+def test_queries_name_only_declared_metrics_of_the_right_type(source: str) -> None:
+    exprs = dashboard_exprs() if source == "dashboard" else alert_exprs()
+    declared = _declared()
+    for where, expr in exprs.items():
+        names = metric_names(expr)
+        assert names, where
+        unknown = names - set(declared) - SCRAPE_SERIES
+        assert not unknown, f"{where}: {sorted(unknown)}"
+        for name in counter_arguments(expr):
+            assert declared[name] in {"counter", "histogram"}, f"{where}: rate of {name}"
+            assert name.endswith(("_total", "_bucket", "_sum", "_count")), where
+
+
+@pytest.mark.parametrize(
+    ("expr", "names"),
+    [
+        (
+            'histogram_quantile(0.99, sum by (le, stream) (rate(a_bucket{job="x"}[5m])))',
+            {"a_bucket"},
+        ),
+        ('sum(up{job="connector"}) / count(b{i=~"$x"}) or vector(0)', {"up", "b"}),
+        ("sum without (reason) (increase(c_total[15m])) > 6", {"c_total"}),
+        ('absent(d{job="a"}) and on (job) e offset 5m', {"d", "e"}),
+        ("max by (venue) (f) > 1e3", {"f"}),
+    ],
+)
+def test_metric_name_reader(expr: str, names: set[str]) -> None:
+    assert metric_names(expr) == names
