@@ -389,6 +389,22 @@ class KafkaSink:
                 )
                 await asyncio.sleep(delay)
         self._metrics.topic(entry.topic).produced.inc()
+        self._serve_reports()
+
+    def _serve_reports(self) -> None:
+        """Serve ready delivery reports here, on the loop, as records are produced.
+
+        Under load the loop holds the GIL almost all the time and the poll
+        thread, which needs it for every report, falls behind: the ledger
+        then grows until sheddable streams shed. Serving reports where the
+        records are produced keeps acknowledgements in step with production;
+        the poll thread still serves them while the loop is idle.
+        """
+        generation = self._generation
+        try:
+            self._producer.poll(0)
+        except (KafkaException, SystemError) as exc:
+            self._on_poll_exception(exc, generation)
 
     def _produce(self, entry: _Pending) -> None:
         """Hand one entry to the current producer and record it in the ledger."""

@@ -78,8 +78,24 @@ class Meter:
             events=events,
             seconds=(self._end_ns - self._start_ns) / 1e9,
             cpu_s=self._cpu_end - self._cpu_start,
-            peak_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            peak_rss_kb=peak_rss_kb(),
             latency=Latency.of(self._latencies),
             start_ns=self._start_ns,
             end_ns=self._end_ns,
         )
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident set (``VmHWM``), in KiB.
+
+    Not ``ru_maxrss``: Linux carries that across ``fork``/``exec``, so a
+    variant would report its parent's peak whenever the parent's was higher.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

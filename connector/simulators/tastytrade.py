@@ -48,7 +48,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -57,6 +56,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from connector.secrets import mask_account
+from connector.simulators.lifecycle import SimulatorLifecycle
 from connector.simulators.tastytrade_accounts import AccountModel, Notification
 from connector.wire_log import wire_logger
 
@@ -134,7 +134,7 @@ _BASELINE_ROUTES: dict[str, str] = {
 }
 
 
-class TastytradeSimulator:
+class TastytradeSimulator(SimulatorLifecycle):
     """The Account Streamer and REST API over a seeded account model."""
 
     def __init__(
@@ -228,18 +228,6 @@ class TastytradeSimulator:
         failures = [r for r in results if isinstance(r, Exception)]
         if failures:
             raise failures[0]
-
-    async def __aenter__(self) -> TastytradeSimulator:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # -- switches --------------------------------------------------------------
 

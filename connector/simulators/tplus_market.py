@@ -27,7 +27,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from types import TracebackType
 from typing import Literal, get_args
 from urllib.parse import unquote
 
@@ -47,6 +46,7 @@ from connector.simulators.book_model import (
     render_snapshot,
     render_trade,
 )
+from connector.simulators.lifecycle import SimulatorLifecycle
 
 log = logging.getLogger(__name__)
 _wire_log = logging.getLogger(f"{__name__}.wire")
@@ -107,7 +107,7 @@ class Emitted:
     garbage: list[tuple[StreamKind, bytes | str]] = field(default_factory=list)
 
 
-class TplusMarketSimulator:
+class TplusMarketSimulator(SimulatorLifecycle):
     """The T+ MDS streams and snapshot endpoint over a seeded random-walk market."""
 
     def __init__(
@@ -200,28 +200,6 @@ class TplusMarketSimulator:
         failures = [r for r in results if isinstance(r, Exception)]
         if failures:
             raise failures[0]
-
-    async def __aenter__(self) -> TplusMarketSimulator:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._base_url is None:
-            raise RuntimeError("simulator not started")
-        return self._base_url
-
-    def ws_url(self, path: str) -> str:
-        """``ws://`` URL of a stream path on this simulator."""
-        return "ws://" + self.base_url.removeprefix("http://") + path
 
     # -- fault switches --------------------------------------------------------
 

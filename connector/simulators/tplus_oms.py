@@ -36,7 +36,6 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from types import TracebackType
 from typing import Any
 from urllib.parse import unquote
 
@@ -47,6 +46,7 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from connector.simulators.lifecycle import SimulatorLifecycle
 from connector.simulators.oms_model import Emission, OmsModel, OrderFrame, TradeFrame
 from connector.wire_log import wire_logger
 
@@ -99,7 +99,7 @@ class AuthLog:
     rejected_sign_ins: int = 0
 
 
-class TplusOmsSimulator:
+class TplusOmsSimulator(SimulatorLifecycle):
     """The T+ OMS account streams, sign-in and baselines over a seeded order lifecycle."""
 
     def __init__(
@@ -186,27 +186,6 @@ class TplusOmsSimulator:
             log.info("T+ OMS simulator on %s stopped", self._base_url)
         self._clients.clear()
         self._conn_token.clear()
-
-    async def __aenter__(self) -> TplusOmsSimulator:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._base_url is None:
-            raise RuntimeError("simulator not started")
-        return self._base_url
-
-    def ws_url(self, path: str) -> str:
-        return "ws://" + self.base_url.removeprefix("http://") + path
 
     # -- switches --------------------------------------------------------------------
 

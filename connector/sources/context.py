@@ -56,7 +56,11 @@ class OversizeGuard:
         await self._inner.on_open()
 
     async def on_frame(self, data: str | bytes, received_ns: int) -> None:
-        size = len(data.encode("utf-8") if isinstance(data, str) else data)
+        # A str of n characters is at most 4n bytes in UTF-8: only frames that
+        # could exceed the limit pay for measuring their encoded size.
+        size = len(data)
+        if isinstance(data, str) and 4 * size > self._limit:
+            size = len(data.encode("utf-8"))
         if size <= self._limit:
             await self._inner.on_frame(data, received_ns)
             return

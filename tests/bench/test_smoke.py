@@ -44,7 +44,7 @@ async def test_one_tiny_run_measures_every_variant_and_prints_the_table() -> Non
 
 def test_quick_mode_and_options_parse() -> None:
     quick = parse_args(["--quick"])
-    assert quick.runs == 1 and quick.rates == (5_000,)
+    assert quick.runs == 1 and quick.rates == (5_000,) and quick.latency_linger_ms == 0
     opts = parse_args(
         ["--runs", "5", "--rates", "1000,2000", "--streams", "depth", "--no-scale-out"]
     )

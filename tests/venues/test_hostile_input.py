@@ -23,7 +23,10 @@ from connector.records import Stage
 from connector.sources.tplus_market import DepthHandler, KlinesHandler, TradesHandler
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError, Reason
+from connector.venues.tastytrade import notifications
+from connector.venues.tastytrade.streamer import AccountStreamer, StreamerConfig
 from connector.venues.tplus import market_data as md
+from connector.venues.tplus import orders, user_trades
 from connector.venues.tplus.book_sync import BookSync
 from tests.fakes import RecordingSink
 
@@ -161,3 +164,137 @@ def test_the_strategies_reach_both_outcomes() -> None:
     )
     assert asyncio.run(_feed(valid_trade))[1] == ("trades", 1, 0)
     assert asyncio.run(_feed(b"\xff"))[1] == ("trades", 0, 1)
+
+
+# --- T+ OMS and tastytrade --------------------------------------------------------
+
+ORDER_VARIANTS = [
+    "Created",
+    "Replaced",
+    "Amended",
+    "Removed",
+    "Canceled",
+    "Triggered",
+    "CreateFailed",
+    "created",
+    "type",
+]
+order_like = st.builds(
+    lambda variant, body: {variant: body} if variant != "type" else {**body, "type": "removed"},
+    st.sampled_from(ORDER_VARIANTS),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "order_id",
+                "asset_id",
+                "user_id",
+                "timestamp_ns",
+                "reason",
+                "user_order",
+                "book_price_decimals",
+                "quantity",
+                "limit_price",
+                "filled_quantity",
+                "side",
+                "details",
+                "signature",
+            ]
+        ),
+        json_values,
+        max_size=8,
+    ),
+)
+tastytrade_like = st.builds(
+    lambda kind, data, extra: {"type": kind, "data": data, **extra},
+    st.sampled_from(
+        [
+            "Order",
+            "ComplexOrder",
+            "AccountBalance",
+            "CurrentPosition",
+            "TradingStatus",
+            "ExternalTransaction",
+            "OrderChain",
+            "QuoteAlert",
+            "PublicWatchlists",
+            "UnderlyingYearGainSummary",
+            "Mystery",
+        ]
+    ),
+    json_values
+    | st.dictionaries(
+        st.sampled_from(
+            [
+                "account-number",
+                "id",
+                "status",
+                "legs",
+                "price",
+                "size",
+                "cash-balance",
+                "quantity",
+                "symbol",
+                "updated-at",
+            ]
+        ),
+        json_values,
+        max_size=8,
+    ),
+    st.dictionaries(
+        st.sampled_from(["timestamp", "ws-sequence", "action", "status"]), json_values, max_size=3
+    ),
+)
+account_frames = st.one_of(
+    st.binary(max_size=200),
+    json_values.map(json.dumps),
+    order_like.map(json.dumps),
+    tastytrade_like.map(json.dumps),
+    st.lists(tastytrade_like, max_size=3).map(lambda items: json.dumps({"results": items})),
+)
+ACCOUNT = "07174645dda5c7fa66ac240ecad7ea4c6e6bf13662057e9b413c97cf73a67016"
+
+
+@settings(max_examples=400, deadline=None)
+@given(account_frames)
+def test_tplus_account_parsers_raise_only_frame_errors(frame: bytes | str) -> None:
+    try:
+        message = json_numbers.loads(frame)
+    except FrameError as exc:
+        _check(exc)
+        return
+    for parse in (
+        lambda m: orders.parse_order_event(m, ACCOUNT, 1, orders.OrderDecimals()),
+        lambda m: orders.parse_open_orders(m, ACCOUNT, 1),
+        lambda m: user_trades.parse_user_trade(m, ACCOUNT, 1),
+        lambda m: user_trades.parse_user_trades_baseline(m, ACCOUNT, 1),
+    ):
+        try:
+            parse(message)
+        except FrameError as exc:
+            _check(exc)
+
+
+@settings(max_examples=400, deadline=None)
+@given(account_frames)
+def test_the_tastytrade_streamer_turns_every_frame_into_records_or_reasons(
+    frame: bytes | str,
+) -> None:
+    streamer = AccountStreamer(StreamerConfig(accounts=("5WT00001",)))
+    streamer.open(0.0, "token")
+    step = streamer.receive(frame, 1, 0.5)
+    for rejected in step.rejected:
+        _check(rejected.error)
+    if not (step.records or step.rejected or step.errors or step.replace):
+        # Nothing came of it: only a protocol reply may be absorbed silently.
+        message = json_numbers.loads(frame)
+        assert isinstance(message, dict)
+        assert "action" in message or "status" in message or message == {"results": []}, message
+    try:
+        message = json_numbers.loads(frame)
+    except FrameError:
+        return
+    if isinstance(message, dict) and isinstance(message.get("type"), str):
+        try:
+            notifications.parse_notification(message, 1)
+        except FrameError as exc:
+            _check(exc)

@@ -61,8 +61,14 @@ def _levels(value: Any, field: str) -> tuple[Level, ...]:
     for index, level in enumerate(value):
         if not isinstance(level, list) or len(level) < 2:
             raise FrameError(Reason.WRONG_SHAPE, f"{field}[{index}] must be [price, quantity]")
-        price = decimal_text(level[0], f"{field}[{index}].price")
-        quantity = decimal_text(level[1], f"{field}[{index}].quantity")
+        try:
+            # The field's name is only spelled out for an error: most levels are valid.
+            price = decimal_text(level[0], "price")
+            quantity = decimal_text(level[1], "quantity")
+        except FrameError:
+            decimal_text(level[0], f"{field}[{index}].price")
+            decimal_text(level[1], f"{field}[{index}].quantity")
+            raise
         if quantity.startswith("-"):
             raise FrameError(Reason.BAD_FIELD, f"{field}[{index}].quantity is negative")
         out.append((price, quantity))
@@ -155,7 +161,7 @@ def parse_trade(message: Any, received_ns: int) -> Record:
     obj = expect_object(message, "trade")
     asset = canonical_asset(require(obj, "asset_id"))
     status = obj.get("status", "Confirmed")
-    if status not in TRADE_STATUSES:
+    if not isinstance(status, str) or status not in TRADE_STATUSES:
         raise FrameError(Reason.BAD_FIELD, "status is not Pending, Confirmed or Rollbacked")
     order_id = obj.get("order_id", "")
     timestamp_ns = long_value(require(obj, "timestamp_ns"), "timestamp_ns")
