@@ -13,13 +13,15 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import httpx
 
 from connector.backoff import Backoff
 from connector.metrics import Metrics
 from connector.pipeline import Publisher
+from connector.records import Record
 from connector.settings import TplusMarketDataSettings
 from connector.sources.context import Service, SourceContext
 from connector.venues import json_numbers
@@ -181,60 +183,58 @@ class DepthHandler:
                     return
 
 
-class TradesHandler:
+class _StatelessHandler:
+    """A stream whose frames map to records one by one, with no connection state."""
+
+    def __init__(self, stream: str, key: str | None, publisher: Publisher) -> None:
+        self._stream = stream
+        self._key = key
+        self._publisher = publisher
+
+    def _parse(self, message: Any, received_ns: int) -> Sequence[Record]:
+        raise NotImplementedError
+
+    async def on_open(self) -> None:
+        return None
+
+    async def on_close(self, reason: str) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def on_frame(self, data: str | bytes, received_ns: int) -> None:
+        try:
+            message = json_numbers.loads(data)
+            if md.is_control(message):
+                return
+            records = self._parse(message, received_ns)
+        except FrameError as exc:
+            await self._publisher.reject(self._stream, exc, data, received_ns, key=self._key)
+            return
+        await self._publisher.publish(records)
+
+
+class TradesHandler(_StatelessHandler):
     """The all-markets public trade stream."""
 
     def __init__(self, publisher: Publisher) -> None:
-        self._publisher = publisher
+        super().__init__(md.TRADES_STREAM, None, publisher)
 
-    async def on_open(self) -> None:
-        return None
-
-    async def on_close(self, reason: str) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-    async def on_frame(self, data: str | bytes, received_ns: int) -> None:
-        try:
-            message = json_numbers.loads(data)
-            if md.is_control(message):
-                return
-            record = md.parse_trade(message, received_ns)
-        except FrameError as exc:
-            await self._publisher.reject(md.TRADES_STREAM, exc, data, received_ns)
-            return
-        await self._publisher.publish((record,))
+    def _parse(self, message: Any, received_ns: int) -> Sequence[Record]:
+        return (md.parse_trade(message, received_ns),)
 
 
-class KlinesHandler:
+class KlinesHandler(_StatelessHandler):
     """One asset's kline stream; each frame is an array of bars."""
 
     def __init__(self, asset: str, interval: str | None, publisher: Publisher) -> None:
+        super().__init__(md.KLINES_STREAM, asset, publisher)
         self._asset = asset
         self._interval = interval
-        self._publisher = publisher
 
-    async def on_open(self) -> None:
-        return None
-
-    async def on_close(self, reason: str) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-    async def on_frame(self, data: str | bytes, received_ns: int) -> None:
-        try:
-            message = json_numbers.loads(data)
-            if md.is_control(message):
-                return
-            records = md.parse_klines(message, self._asset, self._interval, received_ns)
-        except FrameError as exc:
-            await self._publisher.reject(md.KLINES_STREAM, exc, data, received_ns, key=self._asset)
-            return
-        await self._publisher.publish(records)
+    def _parse(self, message: Any, received_ns: int) -> Sequence[Record]:
+        return md.parse_klines(message, self._asset, self._interval, received_ns)
 
 
 def new_retry(rng: random.Random) -> Backoff:

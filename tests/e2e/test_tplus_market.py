@@ -12,7 +12,6 @@ import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from decimal import Decimal
 
 import pytest
 
@@ -22,6 +21,7 @@ from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
 from connector.settings import Settings, parse_settings
 from connector.simulators.tplus_market import TplusMarketSimulator
+from tests.depth_book import Book, apply_levels, empty_book
 from tests.kafka_reader import Consumed, TopicReader
 
 ASSETS = ["1", "2"]
@@ -94,9 +94,9 @@ def _by_key(records: list[Consumed]) -> dict[str, list[Consumed]]:
     return out
 
 
-def _rebuild(records: list[Consumed]) -> tuple[dict[str, dict[Decimal, Decimal]], bool, int]:
+def _rebuild(records: list[Consumed]) -> tuple[Book, bool, int]:
     """A consumer's book from the depth topic alone: (book, valid, last sequence)."""
-    book: dict[str, dict[Decimal, Decimal]] = {"bids": {}, "asks": {}}
+    book = empty_book()
     valid = False
     last = -1
     for r in records:
@@ -105,19 +105,13 @@ def _rebuild(records: list[Consumed]) -> tuple[dict[str, dict[Decimal, Decimal]]
             valid = False
             continue
         if v["kind"] == "SNAPSHOT":
-            book = {"bids": {}, "asks": {}}
+            book = empty_book()
             valid = True
         else:
             assert valid, "a DIFF arrived while the book was invalid"
             assert v["sequence_number"] == last + 1, "DIFFs must be contiguous"
         last = v["sequence_number"]
-        for side in ("bids", "asks"):
-            for level in v[side]:
-                price, qty = Decimal(level["price"]), Decimal(level["quantity"])
-                if qty == 0:
-                    book[side].pop(price, None)
-                else:
-                    book[side][price] = qty
+        apply_levels(book, v)
     return book, valid, last
 
 

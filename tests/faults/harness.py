@@ -12,7 +12,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from connector.app import Connector, RuntimeInfo
@@ -21,6 +20,7 @@ from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
 from connector.settings import Settings, parse_settings
 from connector.simulators.tplus_market import TplusMarketSimulator
+from tests.depth_book import Book, apply_levels, empty_book
 from tests.kafka_reader import Consumed, TopicReader
 
 ASSETS = ["1", "2"]
@@ -276,21 +276,15 @@ def _account_depth(records: list[Consumed], sent: list[int]) -> tuple[set[int], 
     return published, folded, duplicates
 
 
-def _rebuild(records: list[Consumed]) -> dict[str, dict[Decimal, Decimal]]:
-    book: dict[str, dict[Decimal, Decimal]] = {"bids": {}, "asks": {}}
+def _rebuild(records: list[Consumed]) -> Book:
+    book = empty_book()
     for r in records:
         v = r.value
         if v["kind"] == "GAP":
             continue
         if v["kind"] == "SNAPSHOT":
-            book = {"bids": {}, "asks": {}}
-        for side in ("bids", "asks"):
-            for level in v[side]:
-                price, qty = Decimal(level["price"]), Decimal(level["quantity"])
-                if qty == 0:
-                    book[side].pop(price, None)
-                else:
-                    book[side][price] = qty
+            book = empty_book()
+        apply_levels(book, v)
     return book
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from connector.records import Record
 from connector.venues.tplus.book_sync import BookSync, ResyncReason, SyncState
 from connector.venues.tplus.market_data import BookLevels
+from tests.depth_book import apply_levels
 
 NS = 1
 
@@ -124,13 +125,7 @@ def _apply(book: dict[str, dict[Decimal, Decimal]], record: Record) -> bool:
     if value["kind"] == "SNAPSHOT":
         book["bids"].clear()
         book["asks"].clear()
-    for side in ("bids", "asks"):
-        for level in value[side]:
-            price, qty = Decimal(level["price"]), Decimal(level["quantity"])
-            if qty == 0:
-                book[side].pop(price, None)
-            else:
-                book[side][price] = qty
+    apply_levels(book, value)
     return True
 
 
