@@ -9,12 +9,13 @@ and error names. Never an account, an order id or exception text.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from threading import Lock
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Gauge, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (
@@ -36,22 +37,143 @@ _LATENCY_BUCKETS = (
 )
 
 
+class Tally:
+    """One labelled child of a hot counter: a plain number.
+
+    prometheus-client's children take a lock on every ``inc``; on the per-frame
+    and per-record path that was a tenth of the connector's time. A tally is
+    only added to by one thread at a time (the event loop, or the sink under
+    its ledger lock) and read when scraped, so it needs none.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: float = 0
+
+    def inc(self, amount: float = 1) -> None:
+        self.value += amount
+
+
+class LatencyTally:
+    """One labelled child of a hot histogram: bucket counts and a sum, as plain numbers."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        # Buckets are "less than or equal": the first bound >= value.
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+
+class HotCounter(Collector):
+    """A labelled counter of Tally children, exported at scrape time (see Tally)."""
+
+    def __init__(
+        self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry
+    ) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._labelnames = list(labelnames)
+        self._children: dict[tuple[str, ...], Tally] = {}
+        registry.register(self)
+
+    def labels(self, *values: str) -> Tally:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children.setdefault(values, Tally())
+        return child
+
+    def describe(self) -> Iterable[Metric]:
+        yield CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
+        for values, child in list(self._children.items()):
+            family.add_metric(list(values), child.value)
+        yield family
+
+
+class HotHistogram(Collector):
+    """A labelled histogram of LatencyTally children, exported at scrape time."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        buckets: Sequence[float],
+        registry: CollectorRegistry,
+    ) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._labelnames = list(labelnames)
+        self._buckets = tuple(buckets)
+        self._children: dict[tuple[str, ...], LatencyTally] = {}
+        registry.register(self)
+
+    def labels(self, *values: str) -> LatencyTally:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children.setdefault(values, LatencyTally(self._buckets))
+        return child
+
+    def describe(self) -> Iterable[Metric]:
+        yield HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)
+
+    def collect(self) -> Iterable[Metric]:
+        family = HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)
+        # repr of a float is the "le" text prometheus-client's own Histogram writes.
+        bounds = [*(repr(float(b)) for b in self._buckets), "+Inf"]
+        for values, child in list(self._children.items()):
+            counts, total = list(child.counts), child.sum
+            cumulative, running = [], 0
+            for bound, count in zip(bounds, counts, strict=True):
+                running += count
+                cumulative.append((bound, running))
+            family.add_metric(list(values), cumulative, total)
+        yield family
+
+
+class LastFrame:
+    """When the last frame of one connection arrived (monotonic seconds); set per frame."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+
 class _LastMessageCollector(Collector):
     """Computes seconds since the last message per connection at scrape time.
 
     A gauge set on every frame would be stale between frames; computing the
-    age when scraped makes a silent stream visible without a timer.
+    age when scraped makes a silent stream visible without a timer. A
+    connection stores the arrival time in its own LastFrame, one attribute
+    write per frame.
     """
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
         self._lock = Lock()
-        self._last: dict[tuple[str, str, str], float] = {}
+        self._last: dict[tuple[str, str, str], LastFrame] = {}
+
+    def slot(self, venue: str, stream: str, subscription: str) -> LastFrame:
+        """The connection's LastFrame, created (as of now) on first use."""
+        key = (venue, stream, subscription)
+        with self._lock:
+            found = self._last.get(key)
+            if found is None:
+                found = self._last[key] = LastFrame(self._clock())
+        return found
 
     def touch(self, venue: str, stream: str, subscription: str) -> None:
-        now = self._clock()
-        with self._lock:
-            self._last[(venue, stream, subscription)] = now
+        self.slot(venue, stream, subscription).at = self._clock()
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         family = GaugeMetricFamily(
@@ -63,7 +185,7 @@ class _LastMessageCollector(Collector):
         with self._lock:
             items = list(self._last.items())
         for labels, last in items:
-            family.add_metric(list(labels), max(0.0, now - last))
+            family.add_metric(list(labels), max(0.0, now - last.at))
         yield family
 
 
@@ -71,13 +193,13 @@ class _LastMessageCollector(Collector):
 class TopicInstruments:
     """The per-record instruments of one topic, resolved once.
 
-    ``labels()`` hashes and locks on every call; the sink touches these on
-    every record and acknowledgement, so it keeps the children instead.
+    ``labels()`` hashes on every call; the sink touches these on every record
+    and acknowledgement, so it keeps the children instead.
     """
 
-    produced: Counter
-    delivered: Counter
-    latency: Histogram
+    produced: Tally
+    delivered: Tally
+    latency: LatencyTally
 
 
 class Metrics:
@@ -88,25 +210,25 @@ class Metrics:
     ) -> None:
         self.registry = registry
         conn = ["venue", "stream", "subscription"]
-        self.frames_received = Counter(
+        self.frames_received = HotCounter(
             "connector_frames_received",
             "WebSocket frames received from a venue (data and control).",
             conn,
             registry=registry,
         )
-        self.frame_bytes = Counter(
+        self.frame_bytes = HotCounter(
             "connector_frame_bytes_received",
             "Bytes of WebSocket frames received from a venue.",
             conn,
             registry=registry,
         )
-        self.records_produced = Counter(
+        self.records_produced = HotCounter(
             "connector_records_produced",
             "Records handed to the Kafka producer (including dead letters).",
             ["topic"],
             registry=registry,
         )
-        self.records_delivered = Counter(
+        self.records_delivered = HotCounter(
             "connector_records_delivered",
             "Records acknowledged by the brokers.",
             ["topic"],
@@ -160,14 +282,14 @@ class Metrics:
             ["venue", "stream", "reason"],
             registry=registry,
         )
-        self.event_lag = Histogram(
+        self.event_lag = HotHistogram(
             "connector_event_lag_seconds",
             "Receive time minus the venue's event time.",
             ["stream"],
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
-        self.delivery_latency = Histogram(
+        self.delivery_latency = HotHistogram(
             "connector_delivery_latency_seconds",
             "Time from receiving a frame to the broker acknowledging its record.",
             ["topic"],

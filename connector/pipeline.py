@@ -6,45 +6,74 @@ source does not re-implement the accounting.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Coroutine, Sequence
+from typing import Any, Protocol
 
-from prometheus_client import Histogram
-
-from connector.metrics import Metrics
+from connector.metrics import LatencyTally, Metrics
 from connector.records import DeadLetter, Record
 from connector.venues.errors import FrameError
+
+Waiting = Coroutine[Any, Any, None]
+"""What a caller awaits when a record could not be handed over at once."""
 
 
 class RecordSink(Protocol):
     """Where records and dead letters go (the Kafka sink, or a fake in unit tests)."""
 
+    def submit(self, record: Record) -> Waiting | None: ...
     async def send(self, record: Record) -> None: ...
     async def dead_letter(self, letter: DeadLetter) -> None: ...
     def congested(self) -> bool: ...
 
 
 class Publisher:
-    """Publishes a source's records in order and dead-letters what it rejects."""
+    """Publishes a source's records in order and dead-letters what it rejects.
+
+    ``submit`` and ``submit_all`` are the per-frame path: they hand records to
+    the sink without making a coroutine unless one must wait, and then return
+    it; the caller awaits it before publishing anything that must follow.
+    """
 
     def __init__(self, sink: RecordSink, metrics: Metrics) -> None:
         self._sink = sink
         self._metrics = metrics
-        self._lag: dict[str, Histogram] = {}
+        self._lag: dict[str, LatencyTally] = {}
 
     def congested(self) -> bool:
         """True when streams that may shed should do so rather than wait."""
         return self._sink.congested()
 
-    async def publish(self, records: Iterable[Record]) -> None:
-        send = self._sink.send
-        for record in records:
-            if record.event_ns is not None:
-                lag = self._lag.get(record.stream)
-                if lag is None:
-                    lag = self._lag[record.stream] = self._metrics.event_lag.labels(record.stream)
-                lag.observe(max(0.0, (record.received_ns - record.event_ns) / 1e9))
-            await send(record)
+    def submit(self, record: Record) -> Waiting | None:
+        """Hand over one record; None when done, else what to await."""
+        if record.event_ns is not None:
+            self._observe_lag(record, record.event_ns)
+        return self._sink.submit(record)
+
+    def submit_all(self, records: Sequence[Record]) -> Waiting | None:
+        """Hand over records in order; None when all are done, else what to await."""
+        for index, record in enumerate(records):
+            waiting = self.submit(record)
+            if waiting is not None:
+                return self._finish(waiting, records[index + 1 :])
+        return None
+
+    async def publish(self, records: Sequence[Record]) -> None:
+        waiting = self.submit_all(records)
+        if waiting is not None:
+            await waiting
+
+    async def _finish(self, waiting: Waiting, rest: Sequence[Record]) -> None:
+        await waiting
+        for record in rest:
+            more = self.submit(record)
+            if more is not None:
+                await more
+
+    def _observe_lag(self, record: Record, event_ns: int) -> None:
+        lag = self._lag.get(record.stream)
+        if lag is None:
+            lag = self._lag[record.stream] = self._metrics.event_lag.labels(record.stream)
+        lag.observe(max(0.0, (record.received_ns - event_ns) / 1e9))
 
     async def reject(
         self,

@@ -23,19 +23,19 @@ acknowledge it:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from connector.health import Health
-from connector.metrics import Metrics
+from connector.metrics import Metrics, TopicInstruments
 from connector.records import DeadLetter, Record, Stage
 from connector.venues.errors import Reason
 
@@ -49,6 +49,12 @@ AckObserver = Callable[[int, int], None]
 
 #: Delivery attempts for a record the brokers refuse permanently before it is dead-lettered.
 PERMANENT_FAILURE_ATTEMPTS = 3
+
+#: Records produced on the loop between two servings of ready delivery reports there.
+SERVE_REPORTS_EVERY = 16
+
+#: What the loop awaits when a record cannot be produced at once.
+Waiting = Coroutine[Any, Any, None]
 
 #: Delivery errors that mean the idempotent producer's state is lost: the
 #: producer is replaced and the record re-produced from the ledger, in order.
@@ -109,6 +115,7 @@ class _Pending:
     headers: Headers | None
     received_ns: int
     enqueued: float
+    instruments: TopicInstruments
     attempts: int = 0
 
 
@@ -189,8 +196,15 @@ class KafkaSink:
         # Guards the producer swap against the poll thread, and the ledger.
         self._producer_lock = threading.Lock()
         self._ledger_lock = threading.Lock()
-        self._pending: OrderedDict[int, _Pending] = OrderedDict()
+        # Insertion-ordered: the rebuild re-produces it in production order.
+        self._pending: dict[int, _Pending] = {}
         self._next_id = 0
+        self._unserved = 0
+        self._routes = {
+            stream: (topic, encoders[stream], metrics.topic(topic))
+            for stream, topic in config.topics.items()
+            if stream in encoders
+        }
         self._loop: asyncio.AbstractEventLoop | None = None
         self._space = asyncio.Event()
         self._stop = threading.Event()
@@ -290,10 +304,23 @@ class KafkaSink:
 
     async def send(self, record: Record) -> None:
         """Encode and enqueue one record; dead-letter it if it cannot be encoded."""
-        topic = self._config.topics.get(record.stream)
-        encoder = self._encoders.get(record.stream)
-        if topic is None or encoder is None:
-            await self.dead_letter(
+        waiting = self.submit(record)
+        if waiting is not None:
+            await waiting
+
+    def submit(self, record: Record) -> Waiting | None:
+        """Produce ``record`` now if the producer can take it, else return what to await.
+
+        Every record takes this path, so the common case makes no coroutine:
+        only a record that must wait (a full queue, a producer being replaced)
+        or must be dead-lettered returns one. The caller awaits it before
+        submitting anything that must follow the record.
+        """
+        if self._closing:
+            raise SinkError("the sink is closed")
+        route = self._routes.get(record.stream)
+        if route is None:
+            return self.dead_letter(
                 DeadLetter(
                     record.stream,
                     Stage.ROUTE,
@@ -304,14 +331,14 @@ class KafkaSink:
                     key=record.key,
                 )
             )
-            return
+        topic, encoder, instruments = route
         try:
             value = encoder(record.value)
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             # fastavro reports schema mismatches as ValueError/TypeError; the
             # record's own text goes to the DLQ, never to the log line.
             raw = json.dumps(record.value, default=str).encode()
-            await self.dead_letter(
+            return self.dead_letter(
                 DeadLetter(
                     record.stream,
                     Stage.ENCODE,
@@ -322,17 +349,24 @@ class KafkaSink:
                     key=record.key,
                 )
             )
-            return
-        await self._enqueue(
-            _Pending(
-                topic,
-                record.key.encode("utf-8"),
-                value,
-                None,
-                record.received_ns,
-                self._monotonic(),
-            )
+        entry = _Pending(
+            topic,
+            record.key.encode("utf-8"),
+            value,
+            None,
+            record.received_ns,
+            self._monotonic(),
+            instruments,
         )
+        if self._open.is_set():
+            try:
+                self._produce(entry)
+            except (BufferError, KafkaException):
+                # Offered again, with waiting and error handling, on the slow path.
+                return self._enqueue(entry)
+            self._produced(entry)
+            return None
+        return self._enqueue(entry)
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         """Send a frame that cannot be a record to the DLQ with headers saying why."""
@@ -354,7 +388,13 @@ class KafkaSink:
         key = letter.key.encode() if letter.key is not None else letter.stream.encode()
         await self._enqueue(
             _Pending(
-                self._config.dlq_topic, key, raw, headers, letter.received_ns, self._monotonic()
+                self._config.dlq_topic,
+                key,
+                raw,
+                headers,
+                letter.received_ns,
+                self._monotonic(),
+                self._metrics.topic(self._config.dlq_topic),
             )
         )
 
@@ -388,8 +428,14 @@ class KafkaSink:
                     extra={"topic": entry.topic, "error": err.name(), "delay_s": delay},
                 )
                 await asyncio.sleep(delay)
-        self._metrics.topic(entry.topic).produced.inc()
-        self._serve_reports()
+        self._produced(entry)
+
+    def _produced(self, entry: _Pending) -> None:
+        entry.instruments.produced.value += 1
+        self._unserved += 1
+        if self._unserved >= SERVE_REPORTS_EVERY:
+            self._unserved = 0
+            self._serve_reports()
 
     def _serve_reports(self) -> None:
         """Serve ready delivery reports here, on the loop, as records are produced.
@@ -398,7 +444,9 @@ class KafkaSink:
         thread, which needs it for every report, falls behind: the ledger
         then grows until sheddable streams shed. Serving reports where the
         records are produced keeps acknowledgements in step with production;
-        the poll thread still serves them while the loop is idle.
+        the poll thread still serves them while the loop is idle. Every
+        SERVE_REPORTS_EVERY records is often enough: one poll serves every
+        report that is ready.
         """
         generation = self._generation
         try:
@@ -412,11 +460,7 @@ class KafkaSink:
             ident = self._next_id
             self._next_id += 1
             self._pending[ident] = entry
-        generation = self._generation
-
-        def on_delivery(err: KafkaError | None, msg: Message) -> None:
-            self._on_delivery(ident, generation, err)
-
+        on_delivery = functools.partial(self._on_delivery, ident, self._generation)
         try:
             # No producer lock: the producer is only ever replaced on this (the
             # loop's) thread, so it cannot change under this call.
@@ -466,18 +510,22 @@ class KafkaSink:
             self._loop.call_soon_threadsafe(self._schedule_rebuild, self._generation, err.name())
         log.warning("kafka client error", extra={"error": err.name()})
 
-    def _on_delivery(self, ident: int, generation: int, err: KafkaError | None) -> None:
+    def _on_delivery(
+        self, ident: int, generation: int, err: KafkaError | None, msg: Message
+    ) -> None:
+        """A delivery report: on the poll thread, or on the loop in ``_serve_reports``."""
         if generation != self._generation:
             return  # a replaced producer's report: the ledger re-produced the record
         if err is None:
+            now_ns = self._clock_ns()
+            # The tallies are plain numbers: both threads count under the ledger lock.
             with self._ledger_lock:
                 entry = self._pending.pop(ident, None)
-            if entry is None:
-                return
-            instruments = self._metrics.topic(entry.topic)
-            instruments.delivered.inc()
-            now_ns = self._clock_ns()
-            instruments.latency.observe(max(0.0, (now_ns - entry.received_ns) / 1e9))
+                if entry is None:
+                    return
+                instruments = entry.instruments
+                instruments.delivered.value += 1
+                instruments.latency.observe(max(0.0, (now_ns - entry.received_ns) / 1e9))
             if not self._kafka_ok:
                 self._kafka_health(True, "")
             if self._ack_observer is not None:

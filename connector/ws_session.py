@@ -36,7 +36,13 @@ class FrameHandler(Protocol):
     """What a source does with a connection's events."""
 
     async def on_open(self) -> None: ...
-    async def on_frame(self, data: str | bytes, received_ns: int) -> None: ...
+    def on_frame(self, data: str | bytes, received_ns: int) -> Awaitable[None] | None:
+        """Handle one frame: None when done, else what the reader awaits first.
+
+        An ``async def`` fits; handlers on the hot path return None for the
+        common frame, so reading one costs no coroutine.
+        """
+
     async def on_close(self, reason: str) -> None: ...
     async def close(self) -> None: ...
 
@@ -124,6 +130,7 @@ class WebSocketSession:
         labels = (endpoint.venue, endpoint.stream, endpoint.subscription)
         self._frames = metrics.frames_received.labels(*labels)
         self._bytes = metrics.frame_bytes.labels(*labels)
+        self._last_frame = metrics.last_message.slot(*labels)
         self._up = metrics.connection_state.labels(*labels)
         self._up.set(0)
         self._health_name = f"{endpoint.venue}.{endpoint.stream}.{endpoint.subscription}"
@@ -282,7 +289,7 @@ class WebSocketSession:
                 self._watchdog = loop.call_at(loop.time() + silence_s, self._watch, ws, silence_s)
                 first = True
                 frames, frame_bytes, clock_ns = self._frames, self._bytes, self._clock_ns
-                touch, on_frame = self._metrics.last_message.touch, self._handler.on_frame
+                last_frame, on_frame = self._last_frame, self._handler.on_frame
                 try:
                     while True:
                         if self._replace_reason is not None:
@@ -294,15 +301,17 @@ class WebSocketSession:
                         finally:
                             self._reading = False
                         received_ns = clock_ns()
-                        frames.inc()
-                        frame_bytes.inc(len(data))
-                        touch(ep.venue, ep.stream, ep.subscription)
+                        last_frame.at = loop.time()
+                        frames.value += 1
+                        frame_bytes.value += len(data)
                         if first and self._reset_on_first_frame:
                             # Only a connection that delivers data counts as healthy;
                             # one that opens and drops at once keeps backing off.
                             self._backoff.reset()
                             first = False
-                        await on_frame(data, received_ns)
+                        waiting = on_frame(data, received_ns)
+                        if waiting is not None:
+                            await waiting
                 finally:
                     if self._watchdog is not None:
                         self._watchdog.cancel()

@@ -5,6 +5,14 @@ from __future__ import annotations
 import asyncio
 
 from connector.records import DeadLetter, Record
+from connector.ws_session import FrameHandler
+
+
+async def handle_frame(handler: FrameHandler, data: str | bytes, received_ns: int) -> None:
+    """Hand one frame to a handler as the session does: await only what it returns."""
+    waiting = handler.on_frame(data, received_ns)
+    if waiting is not None:
+        await waiting
 
 
 class RecordingSink:
@@ -19,9 +27,12 @@ class RecordingSink:
     def congested(self) -> bool:
         return self.is_congested
 
-    async def send(self, record: Record) -> None:
+    def submit(self, record: Record) -> None:
         self.records.append(record)
         self.changed.set()
+
+    async def send(self, record: Record) -> None:
+        self.submit(record)
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         self.dead.append(letter)

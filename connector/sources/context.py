@@ -8,7 +8,7 @@ that works until cancelled), usually WebSocketSessions.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -55,19 +55,18 @@ class OversizeGuard:
     async def on_open(self) -> None:
         await self._inner.on_open()
 
-    async def on_frame(self, data: str | bytes, received_ns: int) -> None:
+    def on_frame(self, data: str | bytes, received_ns: int) -> Awaitable[None] | None:
         # A str of n characters is at most 4n bytes in UTF-8: only frames that
         # could exceed the limit pay for measuring their encoded size.
         size = len(data)
         if isinstance(data, str) and 4 * size > self._limit:
             size = len(data.encode("utf-8"))
         if size <= self._limit:
-            await self._inner.on_frame(data, received_ns)
-            return
+            return self._inner.on_frame(data, received_ns)
         error = FrameError(
             Reason.TOO_LARGE, f"frame of {size} bytes exceeds {self._limit}", Stage.DECODE
         )
-        await self._publisher.reject(self._stream, error, data, received_ns, key=self._key)
+        return self._publisher.reject(self._stream, error, data, received_ns, key=self._key)
 
     async def on_close(self, reason: str) -> None:
         await self._inner.on_close(reason)

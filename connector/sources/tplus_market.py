@@ -2,8 +2,8 @@
 
 Each handler turns one connection's frames into records through the pure
 parsers in ``connector.venues.tplus``. The depth handler also owns the REST
-snapshot requests its BookSync asks for; a lock makes every state change and
-the publication of its records one step, so records reach the sink in
+snapshot requests its BookSync asks for; a StepGate makes every state change
+and the publication of its records one step, so records reach the sink in
 exactly the order the state machine produced them.
 """
 
@@ -24,11 +24,13 @@ from connector.pipeline import Publisher
 from connector.records import Record
 from connector.settings import TplusMarketDataSettings
 from connector.sources.context import Service, SourceContext
+from connector.sources.step_gate import StepGate
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError
 from connector.venues.tplus import market_data as md
 from connector.venues.tplus import urls
 from connector.venues.tplus.book_sync import BookSync, SyncOutput
+from connector.venues.tplus.market_data import BookLevels
 from connector.ws_session import Endpoint
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,13 @@ def http_snapshot_fetcher(
 
 
 class DepthHandler:
-    """One asset's depth socket: buffer, snapshot, sequence-check, publish."""
+    """One asset's depth socket: buffer, snapshot, sequence-check, publish.
+
+    A diff that continues a live book (nearly all of them) is parsed, stepped
+    and handed to the sink without a coroutine; every other input goes
+    through BookSync's full step. A StepGate keeps the snapshot loop and the
+    socket from interleaving while a step's records wait for the sink.
+    """
 
     def __init__(
         self,
@@ -84,33 +92,43 @@ class DepthHandler:
         self._metrics = metrics
         self._retry = retry
         self._clock_ns = clock_ns
-        self._lock = asyncio.Lock()
+        self._gate = StepGate()
         self._snapshot_task: asyncio.Task[None] | None = None
 
     async def on_open(self) -> None:
-        async with self._lock:
-            out = self._sync.on_connected()
-            await self._emit(out)
+        await self._gate.wait_open()
+        await _settled(self._emit(self._sync.on_connected()))
 
     async def on_close(self, reason: str) -> None:
-        async with self._lock:
-            self._cancel_snapshot()
-            await self._emit(self._sync.on_disconnected(self._clock_ns()))
+        await self._gate.wait_open()
+        self._cancel_snapshot()
+        await _settled(self._emit(self._sync.on_disconnected(self._clock_ns())))
 
-    async def on_frame(self, data: str | bytes, received_ns: int) -> None:
+    def on_frame(self, data: str | bytes, received_ns: int) -> Awaitable[None] | None:
         try:
             message = json_numbers.loads(data)
             if md.is_control(message):
-                return
+                return None
             diff = md.parse_book_levels(message)
         except FrameError as exc:
-            await self._publisher.reject(md.DEPTH_STREAM, exc, data, received_ns, key=self._asset)
-            return
-        async with self._lock:
-            if self._shed and self._publisher.congested():
-                await self._emit(self._sync.on_overflow(received_ns))
-            else:
-                await self._emit(self._sync.on_diff(diff, received_ns))
+            return self._publisher.reject(md.DEPTH_STREAM, exc, data, received_ns, key=self._asset)
+        if self._gate.shut:
+            return self._step_later(diff, received_ns)
+        return self._step(diff, received_ns)
+
+    def _step(self, diff: BookLevels, received_ns: int) -> Awaitable[None] | None:
+        """Apply one diff and hand its records over; the gate is open."""
+        if self._shed and self._publisher.congested():
+            return self._emit(self._sync.on_overflow(received_ns))
+        record = self._sync.step_live(diff, received_ns)
+        if record is None:
+            return self._emit(self._sync.on_diff(diff, received_ns))
+        waiting = self._publisher.submit(record)
+        return None if waiting is None else self._gate.hold(waiting)
+
+    async def _step_later(self, diff: BookLevels, received_ns: int) -> None:
+        await self._gate.wait_open()
+        await _settled(self._step(diff, received_ns))
 
     async def close(self) -> None:
         self._cancel_snapshot()
@@ -120,8 +138,8 @@ class DepthHandler:
             self._snapshot_task.cancel()
         self._snapshot_task = None
 
-    async def _emit(self, out: SyncOutput, *, in_snapshot_loop: bool = False) -> None:
-        """Publish a step's records and account for it; the caller holds the lock."""
+    def _emit(self, out: SyncOutput, *, in_snapshot_loop: bool = False) -> Awaitable[None] | None:
+        """Account for a step and hand its records over; the gate is open."""
         if out.gaps:
             self._metrics.sequence_gaps.labels(VENUE, "depth", self._asset).inc(out.gaps)
             log.warning(
@@ -135,14 +153,14 @@ class DepthHandler:
             self._metrics.discarded.labels(VENUE, "depth", "buffer_overflow").inc(
                 out.buffer_dropped
             )
-        await self._publisher.publish(out.records)
-        if out.request_snapshot is None:
-            return
-        self._metrics.resyncs.labels(VENUE, self._asset, out.request_snapshot).inc()
-        if not in_snapshot_loop and (self._snapshot_task is None or self._snapshot_task.done()):
-            self._snapshot_task = asyncio.create_task(
-                self._snapshot_loop(), name=f"snapshot-{self._asset}"
-            )
+        waiting = self._publisher.submit_all(out.records) if out.records else None
+        if out.request_snapshot is not None:
+            self._metrics.resyncs.labels(VENUE, self._asset, out.request_snapshot).inc()
+            if not in_snapshot_loop and (self._snapshot_task is None or self._snapshot_task.done()):
+                self._snapshot_task = asyncio.create_task(
+                    self._snapshot_loop(), name=f"snapshot-{self._asset}"
+                )
+        return None if waiting is None else self._gate.hold(waiting)
 
     async def _snapshot_loop(self) -> None:
         """Fetch snapshots until the book is live; cancelled when the socket goes away."""
@@ -175,12 +193,17 @@ class DepthHandler:
                 )
                 continue
             received_ns = self._clock_ns()
-            async with self._lock:
-                out = self._sync.on_snapshot(snapshot, received_ns)
-                await self._emit(out, in_snapshot_loop=True)
-                if out.request_snapshot is None:
-                    self._retry.reset()
-                    return
+            await self._gate.wait_open()
+            out = self._sync.on_snapshot(snapshot, received_ns)
+            await _settled(self._emit(out, in_snapshot_loop=True))
+            if out.request_snapshot is None:
+                self._retry.reset()
+                return
+
+
+async def _settled(waiting: Awaitable[None] | None) -> None:
+    if waiting is not None:
+        await waiting
 
 
 class _StatelessHandler:
@@ -203,16 +226,16 @@ class _StatelessHandler:
     async def close(self) -> None:
         return None
 
-    async def on_frame(self, data: str | bytes, received_ns: int) -> None:
+    def on_frame(self, data: str | bytes, received_ns: int) -> Awaitable[None] | None:
         try:
             message = json_numbers.loads(data)
             if md.is_control(message):
-                return
+                return None
             records = self._parse(message, received_ns)
         except FrameError as exc:
-            await self._publisher.reject(self._stream, exc, data, received_ns, key=self._key)
-            return
-        await self._publisher.publish(records)
+            return self._publisher.reject(self._stream, exc, data, received_ns, key=self._key)
+        # The reader awaits whatever must wait before its next frame: order is kept.
+        return self._publisher.submit_all(records)
 
 
 class TradesHandler(_StatelessHandler):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from connector.metrics import Metrics
 from connector.pipeline import Publisher
 from connector.sources.context import OversizeGuard
-from tests.fakes import RecordingSink
+from tests.fakes import RecordingSink, handle_frame
 
 
 class Inner:
@@ -30,9 +30,9 @@ async def test_oversized_frames_go_to_the_dlq_whole(metrics: Metrics) -> None:
     sink = RecordingSink()
     inner = Inner()
     guard = OversizeGuard(inner, "tplus.depth", 10, Publisher(sink, metrics), key="1")
-    await guard.on_frame("small", 1)
-    await guard.on_frame("é" * 6, 2)  # 12 bytes in UTF-8, though 6 characters
-    await guard.on_frame(b"x" * 11, 3)
+    await handle_frame(guard, "small", 1)
+    await handle_frame(guard, "é" * 6, 2)  # 12 bytes in UTF-8, though 6 characters
+    await handle_frame(guard, b"x" * 11, 3)
     assert inner.frames == ["small"]
     assert [(d.reason, d.stage, d.raw, d.key) for d in sink.dead] == [
         ("too_large", "decode", "é".encode() * 6, "1"),

@@ -43,9 +43,12 @@ class Sink:
         self.dead: list[DeadLetter] = []
         self._changed = asyncio.Event()
 
-    async def send(self, record: Record) -> None:
+    def submit(self, record: Record) -> None:
         self.records.append(record)
         self._changed.set()
+
+    async def send(self, record: Record) -> None:
+        self.submit(record)
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         self.dead.append(letter)

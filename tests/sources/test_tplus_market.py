@@ -11,7 +11,7 @@ from connector.pipeline import Publisher
 from connector.sources.tplus_market import DepthHandler, KlinesHandler, SnapshotError, TradesHandler
 from connector.venues.tplus.book_sync import BookSync
 from tests.conftest import sample
-from tests.fakes import RecordingSink
+from tests.fakes import RecordingSink, handle_frame
 from tests.golden import frames, text
 
 SNAPSHOT = text("tplus", "snapshot.json").encode()
@@ -51,7 +51,7 @@ async def test_snapshot_failures_are_retried_and_counted(metrics: Metrics) -> No
     handler = _handler(venue, metrics, sink)
     await handler.on_open()
     for line in frames("tplus", "depth.jsonl"):
-        await handler.on_frame(line, 5)
+        await handle_frame(handler, line, 5)
     await sink.wait_for(4)
     assert [r.value["kind"] for r in sink.records] == ["SNAPSHOT", "DIFF", "DIFF", "DIFF"]
     assert [r.value["sequence_number"] for r in sink.records] == [1041, 1042, 1043, 1044]
@@ -90,8 +90,8 @@ async def test_control_frames_are_skipped_and_bad_frames_dead_lettered(metrics: 
     handler = _handler(FlakyVenue(failures=0), metrics, sink)
     await handler.on_open()
     await sink.wait_for(1)
-    await handler.on_frame('{"type":"ping"}', 5)
-    await handler.on_frame(b'{"bids": [[1, 2]], "asks": []}', 6)
+    await handle_frame(handler, '{"type":"ping"}', 5)
+    await handle_frame(handler, b'{"bids": [[1, 2]], "asks": []}', 6)
     assert len(sink.records) == 1
     (dead,) = sink.dead
     assert (dead.stream, dead.stage, dead.reason) == ("tplus.depth", "validate", "missing_field")
@@ -129,10 +129,10 @@ async def test_trades_and_klines_handlers_publish_golden_frames(metrics: Metrics
     publisher = Publisher(sink, metrics)
     trades, klines = TradesHandler(publisher), KlinesHandler("1", None, publisher)
     for line in frames("tplus", "trades.jsonl"):
-        await trades.on_frame(line, 1_761_283_016_000_000_000)
+        await handle_frame(trades, line, 1_761_283_016_000_000_000)
     for line in frames("tplus", "klines.jsonl"):
-        await klines.on_frame(line, 1)
-    await klines.on_frame('{"not": "an array"}', 2)
+        await handle_frame(klines, line, 1)
+    await handle_frame(klines, '{"not": "an array"}', 2)
     assert [r.stream for r in sink.records] == ["tplus.trades"] * 3 + ["tplus.klines"] * 3
     assert [d.reason for d in sink.dead] == ["wrong_shape"]
     lag = metrics.registry.get_sample_value(

@@ -28,7 +28,7 @@ from connector.venues.tastytrade.streamer import AccountStreamer, StreamerConfig
 from connector.venues.tplus import market_data as md
 from connector.venues.tplus import orders, user_trades
 from connector.venues.tplus.book_sync import BookSync
-from tests.fakes import RecordingSink
+from tests.fakes import RecordingSink, handle_frame
 
 STAGES = {v for k, v in vars(Stage).items() if k.isupper()}
 REASONS = {v for k, v in vars(Reason).items() if k.isupper()}
@@ -117,7 +117,7 @@ async def _feed(frame: bytes | str) -> list[tuple[str, int, int]]:
             handler = TradesHandler(publisher)
         else:
             handler = KlinesHandler("1", None, publisher)
-        await handler.on_frame(frame, 1)
+        await handle_frame(handler, frame, 1)
         await handler.close()
         for letter in sink.dead:
             assert letter.stage in STAGES and letter.reason in REASONS

@@ -122,6 +122,23 @@ class BookSync:
         self._buffer.clear()
         return out
 
+    def step_live(self, diff: BookLevels, received_ns: int) -> Record | None:
+        """The common case in one step: a diff that continues a live book.
+
+        Returns its DIFF record, exactly as ``on_diff`` would publish it, or
+        None (with nothing changed) when ``on_diff`` must decide: any other
+        state or sequence number. It spares the hot path a SyncOutput.
+        """
+        last = self.last_sequence
+        if (
+            self.state is SyncState.LIVE
+            and last is not None
+            and diff.sequence_number == last + self.step
+        ):
+            self.last_sequence = diff.sequence_number
+            return depth_record("DIFF", self.asset, received_ns, diff)
+        return None
+
     def on_diff(self, diff: BookLevels, received_ns: int) -> SyncOutput:
         out = SyncOutput()
         if self.state is SyncState.SHEDDING:
