@@ -27,6 +27,10 @@ _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 _PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 _MISSING = object()
+# The varint of an n in [2**56, 2**63): eight 7-bit groups with the continuation bit, then the top.
+_NINE_BYTES = ", ".join(
+    [f"n >> {7 * i} & 127 | 128" if i else "n & 127 | 128" for i in range(8)] + ["n >> 56"]
+)
 
 
 class Unsupported(Exception):
@@ -166,6 +170,11 @@ class _Compiler:
     def __init__(self) -> None:
         self._named: dict[str, Writer] = {}
         self._matchers: dict[str, Matcher] = {}
+        # Named records by full name, with their namespace, for inlining; and
+        # those whose code is being generated (a recursive one is called instead).
+        self._records: dict[str, tuple[dict[str, Any], str]] = {}
+        self._open_records: set[str] = set()
+        self._tags = 0
 
     def compile(self, schema: Any, namespace: str) -> Writer:
         if isinstance(schema, str):
@@ -254,7 +263,8 @@ class _Compiler:
         """A record becomes one generated function: a line or two of code per field.
 
         Strings, longs, booleans, enums and their optional forms are written
-        inline; every other field type calls its compiled writer.
+        inline, and so are the records an array holds; every other field type
+        calls its compiled writer.
         """
         full, space = self._fullname(schema, namespace)
         named = self._named
@@ -266,24 +276,58 @@ class _Compiler:
 
         self._named[full] = write_later
         self._matchers[full] = lambda v: isinstance(v, Mapping)
+        self._records[full] = (schema, space)
         env: dict[str, Any] = {
             "_long": _write_long,
             "_varint": _varint,
             "_check_array": _check_array,
         }
-        lines = ["def write(buf, value):", "    get = value.get", "    put = buf.append"]
-        for i, f in enumerate(schema["fields"]):
-            env[f"d{i}"] = f.get("default")
-            lines.append(f"    x = get({f['name']!r}, d{i})")
-            lines += self._field_code(f["type"], space, env, f"f{i}", "    ")
+        lines = ["def write(buf, value):", "    put = buf.append"]
+        lines += self._record_code(full, env, "value", "    ", 0)
         # The source is built above from the schema alone, never from a value.
         exec("\n".join(lines), env)
         write: Writer = env["write"]
         self._named[full] = write
         return write
 
+    def _record_code(
+        self, full: str, env: dict[str, Any], var: str, pad: str, level: int
+    ) -> list[str]:
+        """Lines that write the record named ``full`` held in ``var``."""
+        schema, space = self._records[full]
+        self._open_records.add(full)
+        lines = []
+        for f in schema["fields"]:
+            self._tags += 1
+            tag = f"t{self._tags}"
+            name, kind = f["name"], f["type"]
+            if "default" in f:
+                env[f"{tag}d"] = f["default"]
+                lines.append(f"{pad}x = {var}.get({name!r}, {tag}d)")
+            elif isinstance(kind, list) and "null" in kind:
+                lines.append(f"{pad}x = {var}.get({name!r})")
+            else:
+                # Required: a missing field raises KeyError, as writing None would TypeError.
+                lines.append(f"{pad}x = {var}[{name!r}]")
+            lines += self._field_code(kind, space, env, tag, pad, level)
+        self._open_records.discard(full)
+        return lines
+
+    def _inlinable(self, schema: Any, space: str) -> str | None:
+        """The full name of a record schema whose code can be inlined, or None."""
+        if isinstance(schema, dict) and schema.get("type") in ("record", "error"):
+            self.compile(schema, space)
+            full = self._fullname(schema, space)[0]
+        elif isinstance(schema, str) and schema not in _PRIMITIVES:
+            full = self._resolve(schema, space)
+        else:
+            return None
+        if full not in self._records or full in self._open_records:
+            return None
+        return full
+
     def _field_code(
-        self, schema: Any, space: str, env: dict[str, Any], tag: str, pad: str
+        self, schema: Any, space: str, env: dict[str, Any], tag: str, pad: str, level: int
     ) -> list[str]:
         kind = schema if isinstance(schema, str) else None
         if (
@@ -304,13 +348,17 @@ class _Compiler:
             ]
         if kind == "long":
             # Non-negative longs (sequence numbers, timestamps) inline; the rest call _long.
+            # Nanosecond timestamps take nine bytes: those are written unrolled.
             return [
                 f"{pad}if type(x) is int and 0 <= x <= {_LONG_MAX >> 1}:",
                 f"{pad}    n = x << 1",
-                f"{pad}    while n > 127:",
-                f"{pad}        put((n & 127) | 128)",
-                f"{pad}        n >>= 7",
-                f"{pad}    put(n)",
+                f"{pad}    if n >= {1 << 56}:",
+                f"{pad}        buf += bytes(({_NINE_BYTES}))",
+                f"{pad}    else:",
+                f"{pad}        while n > 127:",
+                f"{pad}            put((n & 127) | 128)",
+                f"{pad}            n >>= 7",
+                f"{pad}        put(n)",
                 f"{pad}else:",
                 f"{pad}    _long(buf, x)",
             ]
@@ -326,7 +374,7 @@ class _Compiler:
         if isinstance(schema, list) and len(schema) == 2 and "null" in schema:
             null_index = schema.index("null")
             other = schema[1 - null_index]
-            inner = self._field_code(other, space, env, tag, pad + "    ")
+            inner = self._field_code(other, space, env, tag, pad + "    ", level)
             return [
                 f"{pad}if x is None:",
                 f"{pad}    put({null_index << 1})",
@@ -343,8 +391,15 @@ class _Compiler:
             env[tag] = {symbol: i << 1 for i, symbol in enumerate(schema["symbols"])}
             return [f"{pad}put({tag}[x])"]
         if isinstance(schema, dict) and schema.get("type") == "array":
-            # Inline the block: the item writer is called straight from the loop.
-            env[tag] = self.compile(schema["items"], space)
+            # Inline the block; a record item is written by inline code too, other
+            # items by their writer called straight from the loop.
+            item = f"item{level}"
+            record = self._inlinable(schema["items"], space)
+            if record is not None:
+                body = self._record_code(record, env, item, pad + "        ", level + 1)
+            else:
+                env[tag] = self.compile(schema["items"], space)
+                body = [f"{pad}        {tag}(buf, {item})"]
             return [
                 f"{pad}if type(x) is not list and type(x) is not tuple:",
                 f"{pad}    _check_array(x)",
@@ -354,8 +409,8 @@ class _Compiler:
                 f"{pad}        put(n << 1)",
                 f"{pad}    else:",
                 f"{pad}        _varint(buf, n << 1)",
-                f"{pad}    for item in x:",
-                f"{pad}        {tag}(buf, item)",
+                f"{pad}    for {item} in x:",
+                *body,
                 f"{pad}put(0)",
             ]
         env[tag] = self.compile(schema, space)

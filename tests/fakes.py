@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from connector.pipeline import Waiting
 from connector.records import DeadLetter, Record
 from connector.ws_session import FrameHandler
 
@@ -27,9 +28,10 @@ class RecordingSink:
     def congested(self) -> bool:
         return self.is_congested
 
-    def submit(self, record: Record) -> None:
+    def submit(self, record: Record) -> Waiting | None:
         self.records.append(record)
         self.changed.set()
+        return None
 
     async def send(self, record: Record) -> None:
         self.submit(record)

@@ -250,6 +250,22 @@ async def test_a_full_queue_makes_senders_wait_instead_of_buffering(
     assert sorted(r.value["trade_id"] for r in got[TOPIC]) == list(range(21))
 
 
+@pytest.mark.parametrize("queue_max", [20])
+async def test_submit_produces_at_once_and_hands_back_a_wait_only_when_full(
+    rig: Rig, queue_max: int
+) -> None:
+    rig.cluster.set_broker_down(-1)
+    assert [rig.sink.submit(_numbered(n)) for n in range(queue_max)] == [None] * queue_max
+    waiting = rig.sink.submit(_numbered(queue_max))
+    assert waiting is not None, "a record was taken although the producer queue was full"
+    assert rig.sink.pending == queue_max
+    rig.cluster.set_broker_up(-1)
+    await asyncio.wait_for(waiting, timeout=30)
+    got = await asyncio.to_thread(_read, rig, [TOPIC], {TOPIC: queue_max + 1}, True)
+    ordered = sorted(got[TOPIC], key=lambda r: r.offset)  # one key, one partition
+    assert [r.value["trade_id"] for r in ordered] == list(range(queue_max + 1))
+
+
 async def test_records_the_brokers_keep_refusing_are_dead_lettered(
     rig: Rig, metrics: Metrics
 ) -> None:

@@ -31,7 +31,7 @@ class StepGate:
             # Shielded: a waiter that is cancelled must not cancel the holder's future.
             await asyncio.shield(self._held)
 
-    def hold(self, waiting: Awaitable[None]) -> Awaitable[None]:
+    def hold(self, waiting: Awaitable[object]) -> Awaitable[None]:
         """Shut the gate now and reopen it when ``waiting`` is done; the caller awaits it."""
         if self._held is not None:
             raise RuntimeError("a step ran while another was still waiting")
@@ -39,7 +39,7 @@ class StepGate:
         self._held = held
         return self._release_after(waiting, held)
 
-    async def _release_after(self, waiting: Awaitable[None], held: asyncio.Future[None]) -> None:
+    async def _release_after(self, waiting: Awaitable[object], held: asyncio.Future[None]) -> None:
         try:
             await waiting
         finally:

@@ -7,7 +7,8 @@ import random
 
 from connector.backoff import Backoff
 from connector.metrics import Metrics
-from connector.pipeline import Publisher
+from connector.pipeline import Publisher, Waiting
+from connector.records import Record
 from connector.sources.tplus_market import DepthHandler, KlinesHandler, SnapshotError, TradesHandler
 from connector.venues.tplus.book_sync import BookSync
 from tests.conftest import sample
@@ -82,6 +83,65 @@ async def test_a_malformed_snapshot_is_dead_lettered_and_fetched_again(metrics: 
     (dead,) = sink.dead
     assert dead.raw == b'{"bids": "nope"}'
     assert dict(dead.extra_headers) == {"source": "rest_snapshot"}
+    await handler.close()
+
+
+class HeldSink(RecordingSink):
+    """Makes the first record of one kind wait until released, as a full producer queue does."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def submit(self, record: Record) -> Waiting | None:
+        if record.value["kind"] == self.kind and not self.holding.is_set():
+            self.holding.set()
+            return self._keep_when_released(record)
+        return super().submit(record)
+
+    async def _keep_when_released(self, record: Record) -> None:
+        await self.release.wait()
+        super().submit(record)
+
+
+class SlowVenue:
+    """Answers the golden snapshot once told to."""
+
+    def __init__(self) -> None:
+        self.go = asyncio.Event()
+
+    async def fetch(self, asset: str) -> bytes:
+        await self.go.wait()
+        return SNAPSHOT
+
+
+async def test_a_diff_read_while_the_snapshot_waits_for_the_sink_follows_it(
+    metrics: Metrics,
+) -> None:
+    sink = HeldSink("SNAPSHOT")
+    venue = SlowVenue()
+    handler = DepthHandler(
+        "1",
+        BookSync("1"),
+        Publisher(sink, metrics),
+        venue.fetch,
+        metrics,
+        retry=Backoff(0.001, 0.002, 2.0, random.Random(1)),
+    )
+    first, second = frames("tplus", "depth.jsonl")[:2]
+    await handler.on_open()
+    await handle_frame(handler, first, 5)  # buffered until the snapshot
+    venue.go.set()
+    await sink.holding.wait()  # the snapshot and the buffered diff wait for the sink
+    reading = handler.on_frame(second, 6)  # as the session reads the next frame
+    assert sink.records == [], "a diff overtook the snapshot that was waiting for the sink"
+    assert reading is not None
+    sink.release.set()
+    await reading
+    await sink.wait_for(3)
+    assert [r.value["sequence_number"] for r in sink.records] == [1041, 1042, 1043]
     await handler.close()
 
 

@@ -17,6 +17,7 @@ whose Avro name ends in ``_ns``.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,10 @@ class Kind(enum.Enum):
 LIST_KINDS = frozenset({Kind.RECORDS, Kind.JSONS, Kind.TEXT_MAPS})
 
 
+Converter = Callable[[Any, str], Any]
+"""Turns one present venue value into its Avro value; the label names it in errors."""
+
+
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
     wire: str
@@ -77,15 +82,105 @@ class FieldSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class _FieldPlan:
+    """A FieldSpec resolved once for ``map_object``: names, converter, absent value."""
+
+    wire: str
+    avro: str
+    required: bool
+    convert: Converter
+    is_list: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ObjectSpec:
     """One venue object: its Avro record name and its fields in schema order."""
 
     name: str
     fields: tuple[FieldSpec, ...]
     wire_names: frozenset[str] = field(init=False)
+    plan: tuple[_FieldPlan, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wire_names", frozenset(f.wire for f in self.fields))
+        object.__setattr__(
+            self,
+            "plan",
+            tuple(
+                _FieldPlan(f.wire, f.avro, f.required, _converter(f), f.kind in LIST_KINDS)
+                for f in self.fields
+            ),
+        )
+
+
+def _expect_list(value: Any, label: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise FrameError(Reason.WRONG_SHAPE, f"{label} must be a JSON array")
+    return value
+
+
+def _expect_dict(value: Any, label: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise FrameError(Reason.WRONG_SHAPE, f"{label} must be a JSON object")
+    return value
+
+
+def _scalar(value: Any, label: str) -> str:
+    if isinstance(value, dict | list):
+        raise FrameError(Reason.BAD_FIELD, f"{label} must be a string or a number")
+    return scalar_text(value)
+
+
+def _jsons(value: Any, label: str) -> list[str]:
+    return [json_text(item) for item in _expect_list(value, label)]
+
+
+def _text_maps(value: Any, label: str) -> list[dict[str, str]]:
+    return [
+        {str(k): scalar_text(v) for k, v in _expect_dict(item, f"{label}[{i}]").items()}
+        for i, item in enumerate(_expect_list(value, label))
+    ]
+
+
+_SIMPLE_CONVERTERS: dict[Kind, Converter] = {
+    Kind.TEXT: string,
+    Kind.SCALAR: _scalar,
+    Kind.DECIMAL: decimal_text,
+    Kind.LONG: long_value,
+    Kind.BOOL: boolean,
+    Kind.TIME: timestamp_ns,
+    Kind.DATE: date_text,
+    Kind.ID: id_text,
+    Kind.JSONS: _jsons,
+    Kind.TEXT_MAPS: _text_maps,
+}
+
+
+def _converter(spec: FieldSpec) -> Converter:
+    """The function that converts a present value of ``spec``, chosen once per field."""
+    simple = _SIMPLE_CONVERTERS.get(spec.kind)
+    if simple is not None:
+        return simple
+    nested = spec.spec
+    if nested is None:
+        raise ValueError(f"{spec.wire}: a {spec.kind.value} field needs a nested ObjectSpec")
+    if spec.kind is Kind.RECORD:
+
+        def record(value: Any, label: str) -> dict[str, Any]:
+            return map_object(_expect_dict(value, label), nested, f"{label}.")
+
+        return record
+
+    def records(value: Any, label: str) -> list[dict[str, Any]]:
+        return [
+            map_object(_expect_dict(item, f"{label}[{i}]"), nested, f"{label}[{i}].")
+            for i, item in enumerate(_expect_list(value, label))
+        ]
+
+    return records
+
+
+_ABSENT = object()
 
 
 def _f(wire: str, kind: Kind, *, required: bool = False) -> FieldSpec:
@@ -535,58 +630,6 @@ PUBLIC_WATCHLIST = ObjectSpec(
 # --- The mapper ------------------------------------------------------------------
 
 
-def _expect_list(value: Any, label: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise FrameError(Reason.WRONG_SHAPE, f"{label} must be a JSON array")
-    return value
-
-
-def _expect_dict(value: Any, label: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise FrameError(Reason.WRONG_SHAPE, f"{label} must be a JSON object")
-    return value
-
-
-def _convert(value: Any, spec: FieldSpec, label: str) -> Any:
-    kind = spec.kind
-    if kind is Kind.TEXT:
-        return string(value, label)
-    if kind is Kind.SCALAR:
-        if isinstance(value, dict | list):
-            raise FrameError(Reason.BAD_FIELD, f"{label} must be a string or a number")
-        return scalar_text(value)
-    if kind is Kind.DECIMAL:
-        return decimal_text(value, label)
-    if kind is Kind.LONG:
-        return long_value(value, label)
-    if kind is Kind.BOOL:
-        return boolean(value, label)
-    if kind is Kind.TIME:
-        return timestamp_ns(value, label)
-    if kind is Kind.DATE:
-        return date_text(value, label)
-    if kind is Kind.ID:
-        return id_text(value, label)
-    if kind is Kind.RECORD:
-        assert spec.spec is not None
-        return map_object(_expect_dict(value, label), spec.spec, f"{label}.")
-    if kind is Kind.RECORDS:
-        assert spec.spec is not None
-        nested = spec.spec
-        return [
-            map_object(_expect_dict(item, f"{label}[{i}]"), nested, f"{label}[{i}].")
-            for i, item in enumerate(_expect_list(value, label))
-        ]
-    if kind is Kind.JSONS:
-        return [json_text(item) for item in _expect_list(value, label)]
-    if kind is Kind.TEXT_MAPS:
-        return [
-            {str(k): scalar_text(v) for k, v in _expect_dict(item, f"{label}[{i}]").items()}
-            for i, item in enumerate(_expect_list(value, label))
-        ]
-    raise AssertionError(kind)
-
-
 def map_object(obj: dict[str, Any], spec: ObjectSpec, where: str = "") -> dict[str, Any]:
     """The Avro value of one venue object: its declared fields, then ``extra``.
 
@@ -594,13 +637,22 @@ def map_object(obj: dict[str, Any], spec: ObjectSpec, where: str = "") -> dict[s
     A JSON ``null`` counts as absent.
     """
     out: dict[str, Any] = {}
-    for fs in spec.fields:
-        raw = obj.get(fs.wire)
-        if raw is None:
-            if fs.required:
-                raise FrameError(Reason.MISSING_FIELD, f"{where}{fs.wire} is missing")
-            out[fs.avro] = [] if fs.kind in LIST_KINDS else None
-            continue
-        out[fs.avro] = _convert(raw, fs, f"{where}{fs.wire}")
-    out["extra"] = {str(k): json_text(v) for k, v in obj.items() if k not in spec.wire_names}
+    declared = 0
+    for f in spec.plan:
+        raw = obj.get(f.wire, _ABSENT)
+        if raw is not _ABSENT:
+            declared += 1
+            if raw is not None:
+                # The label is only spelled out with its prefix for nested objects.
+                out[f.avro] = f.convert(raw, f"{where}{f.wire}" if where else f.wire)
+                continue
+        if f.required:
+            raise FrameError(Reason.MISSING_FIELD, f"{where}{f.wire} is missing")
+        out[f.avro] = [] if f.is_list else None
+    if declared == len(obj):
+        # Every key is a declared field: nothing for ``extra``.
+        out["extra"] = {}
+    else:
+        names = spec.wire_names
+        out["extra"] = {str(k): json_text(v) for k, v in obj.items() if k not in names}
     return out

@@ -19,6 +19,7 @@ from typing import Any
 from connector.records import Record
 from connector.venues.errors import FrameError, Reason
 from connector.venues.json_numbers import (
+    FloatText,
     boolean,
     decimal_text,
     expect_object,
@@ -37,9 +38,12 @@ TRADE_STATUSES = frozenset({"Pending", "Confirmed", "Rollbacked"})
 Level = tuple[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BookLevels:
-    """A depth diff or a snapshot: changed (or all) levels and a sequence number."""
+    """A depth diff or a snapshot: changed (or all) levels and a sequence number.
+
+    Not frozen (one is built per diff; see Record), never changed once built.
+    """
 
     bids: tuple[Level, ...]
     asks: tuple[Level, ...]
@@ -57,8 +61,23 @@ def is_control(message: Any) -> bool:
 def _levels(value: Any, field: str) -> tuple[Level, ...]:
     if not isinstance(value, list):
         raise FrameError(Reason.WRONG_SHAPE, f"{field} must be a list of [price, quantity]")
-    out = []
+    out: list[Level] = []
     for index, level in enumerate(value):
+        if type(level) is list and len(level) >= 2:
+            price, quantity = level[0], level[1]
+            # The usual level, checked inline: two plain decimal literals, quantity
+            # not negative. Anything else takes the general checks below.
+            if (
+                type(price) is FloatText
+                and type(quantity) is FloatText
+                and "e" not in price
+                and "E" not in price
+                and "e" not in quantity
+                and "E" not in quantity
+                and quantity[0] != "-"
+            ):
+                out.append((price, quantity))
+                continue
         if not isinstance(level, list) or len(level) < 2:
             raise FrameError(Reason.WRONG_SHAPE, f"{field}[{index}] must be [price, quantity]")
         try:
@@ -81,6 +100,11 @@ def parse_book_levels(message: Any, *, snapshot: bool = False) -> BookLevels:
     A snapshot may omit every field (the SDK defaults them); a diff must carry
     all three, since a diff without a sequence number cannot be placed.
     """
+    if not snapshot and type(message) is dict:
+        bids, asks, seq = message.get("bids"), message.get("asks"), message.get("sequence_number")
+        if type(bids) is list and type(asks) is list and type(seq) is int and 0 <= seq < 2**63:
+            # The usual diff, its envelope checked inline; the levels as always.
+            return BookLevels(_levels(bids, "bids"), _levels(asks, "asks"), seq)
     obj = expect_object(message, "snapshot" if snapshot else "depth diff")
     if snapshot:
         bids = obj.get("bids", [])

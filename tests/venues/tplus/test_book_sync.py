@@ -233,3 +233,54 @@ def test_overflow_before_the_book_is_live_announces_nothing() -> None:
     sync.on_connected()
     assert sync.on_overflow(NS).records == []
     assert sync.on_diff(diff(3), NS).request_snapshot == ResyncReason.BACKPRESSURE
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("diff"), st.integers(min_value=95, max_value=115)),
+            st.tuples(st.just("snapshot"), st.integers(min_value=95, max_value=115)),
+            st.tuples(st.sampled_from(["connect", "disconnect", "overflow"]), st.just(0)),
+        ),
+        max_size=60,
+    )
+)
+def test_the_live_fast_path_publishes_exactly_what_on_diff_would(
+    events: list[tuple[str, int]],
+) -> None:
+    """Two machines fed the same inputs, one through step_live first, stay identical."""
+    plain, fast = BookSync("1", max_buffered=5), BookSync("1", max_buffered=5)
+    for ns, (event, seq) in enumerate(events):
+        if event == "diff":
+            expected = plain.on_diff(diff(seq), ns).records
+            record = fast.step_live(diff(seq), ns)
+            got = [record] if record is not None else fast.on_diff(diff(seq), ns).records
+            assert got == expected
+        elif event == "snapshot":
+            assert fast.on_snapshot(diff(seq), ns) == plain.on_snapshot(diff(seq), ns)
+        elif event == "connect":
+            assert fast.on_connected() == plain.on_connected()
+        elif event == "disconnect":
+            assert fast.on_disconnected(ns) == plain.on_disconnected(ns)
+        else:
+            assert fast.on_overflow(ns) == plain.on_overflow(ns)
+        assert (fast.state, fast.last_sequence, fast.buffered) == (
+            plain.state,
+            plain.last_sequence,
+            plain.buffered,
+        )
+
+
+def test_the_live_fast_path_leaves_every_other_case_to_on_diff() -> None:
+    sync = BookSync("1")
+    assert sync.step_live(diff(1), 1) is None  # not connected
+    sync.on_connected()
+    assert sync.step_live(diff(1), 1) is None  # awaiting the snapshot
+    sync.on_snapshot(diff(10), 2)
+    assert sync.step_live(diff(12), 3) is None  # a gap
+    assert sync.step_live(diff(10), 3) is None  # stale
+    assert (sync.state, sync.last_sequence) == (SyncState.LIVE, 10)
+    record = sync.step_live(diff(11), 4)
+    assert record is not None and record.value["sequence_number"] == 11
+    assert sync.last_sequence == 11
