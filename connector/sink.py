@@ -456,10 +456,11 @@ class KafkaSink:
 
     def _produce(self, entry: _Pending) -> None:
         """Hand one entry to the current producer and record it in the ledger."""
-        with self._ledger_lock:
-            ident = self._next_id
-            self._next_id += 1
-            self._pending[ident] = entry
+        # Only this (the loop's) thread adds to the ledger, and a dict's item
+        # assignment is atomic against the poll thread's pop: no lock needed.
+        ident = self._next_id
+        self._next_id += 1
+        self._pending[ident] = entry
         on_delivery = functools.partial(self._on_delivery, ident, self._generation)
         try:
             # No producer lock: the producer is only ever replaced on this (the
@@ -476,8 +477,7 @@ class KafkaSink:
                     on_delivery=on_delivery,
                 )
         except BaseException:
-            with self._ledger_lock:
-                self._pending.pop(ident, None)
+            self._pending.pop(ident, None)
             raise
 
     # --- delivery reports (poll thread) --------------------------------------------
