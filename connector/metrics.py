@@ -13,6 +13,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from threading import Lock
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Metric
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -71,36 +72,57 @@ class LatencyTally:
         self.sum += value
 
 
-class HotCounter(Collector):
-    """A labelled counter of Tally children, exported at scrape time (see Tally)."""
+Child = TypeVar("Child")
+
+
+class _HotFamily(Collector, Generic[Child]):
+    """A labelled family of plain-number children, exported at scrape time (see Tally)."""
 
     def __init__(
-        self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        registry: CollectorRegistry,
+        new_child: Callable[[], Child],
     ) -> None:
         self._name = name
         self._documentation = documentation
         self._labelnames = list(labelnames)
-        self._children: dict[tuple[str, ...], Tally] = {}
+        self._new_child = new_child
+        self._children: dict[tuple[str, ...], Child] = {}
         registry.register(self)
 
-    def labels(self, *values: str) -> Tally:
+    def labels(self, *values: str) -> Child:
         child = self._children.get(values)
         if child is None:
-            child = self._children.setdefault(values, Tally())
+            child = self._children.setdefault(values, self._new_child())
         return child
+
+    def _items(self) -> list[tuple[list[str], Child]]:
+        return [(list(values), child) for values, child in list(self._children.items())]
+
+
+class HotCounter(_HotFamily[Tally]):
+    """A labelled counter of Tally children."""
+
+    def __init__(
+        self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry
+    ) -> None:
+        super().__init__(name, documentation, labelnames, registry, Tally)
 
     def describe(self) -> Iterable[Metric]:
         yield CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
 
     def collect(self) -> Iterable[Metric]:
         family = CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
-        for values, child in list(self._children.items()):
-            family.add_metric(list(values), child.value)
+        for values, child in self._items():
+            family.add_metric(values, child.value)
         yield family
 
 
-class HotHistogram(Collector):
-    """A labelled histogram of LatencyTally children, exported at scrape time."""
+class HotHistogram(_HotFamily[LatencyTally]):
+    """A labelled histogram of LatencyTally children."""
 
     def __init__(
         self,
@@ -110,18 +132,10 @@ class HotHistogram(Collector):
         buckets: Sequence[float],
         registry: CollectorRegistry,
     ) -> None:
-        self._name = name
-        self._documentation = documentation
-        self._labelnames = list(labelnames)
         self._buckets = tuple(buckets)
-        self._children: dict[tuple[str, ...], LatencyTally] = {}
-        registry.register(self)
-
-    def labels(self, *values: str) -> LatencyTally:
-        child = self._children.get(values)
-        if child is None:
-            child = self._children.setdefault(values, LatencyTally(self._buckets))
-        return child
+        super().__init__(
+            name, documentation, labelnames, registry, lambda: LatencyTally(self._buckets)
+        )
 
     def describe(self) -> Iterable[Metric]:
         yield HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)
@@ -130,13 +144,13 @@ class HotHistogram(Collector):
         family = HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)
         # repr of a float is the "le" text prometheus-client's own Histogram writes.
         bounds = [*(repr(float(b)) for b in self._buckets), "+Inf"]
-        for values, child in list(self._children.items()):
+        for values, child in self._items():
             counts, total = list(child.counts), child.sum
             cumulative, running = [], 0
             for bound, count in zip(bounds, counts, strict=True):
                 running += count
                 cumulative.append((bound, running))
-            family.add_metric(list(values), cumulative, total)
+            family.add_metric(values, cumulative, total)
         yield family
 
 

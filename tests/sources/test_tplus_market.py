@@ -35,7 +35,7 @@ class FlakyVenue:
         return SNAPSHOT
 
 
-def _handler(venue: FlakyVenue, metrics: Metrics, sink: RecordingSink) -> DepthHandler:
+def _handler(venue: FlakyVenue | SlowVenue, metrics: Metrics, sink: RecordingSink) -> DepthHandler:
     return DepthHandler(
         "1",
         BookSync("1"),
@@ -122,14 +122,7 @@ async def test_a_diff_read_while_the_snapshot_waits_for_the_sink_follows_it(
 ) -> None:
     sink = HeldSink("SNAPSHOT")
     venue = SlowVenue()
-    handler = DepthHandler(
-        "1",
-        BookSync("1"),
-        Publisher(sink, metrics),
-        venue.fetch,
-        metrics,
-        retry=Backoff(0.001, 0.002, 2.0, random.Random(1)),
-    )
+    handler = _handler(venue, metrics, sink)
     first, second = frames("tplus", "depth.jsonl")[:2]
     await handler.on_open()
     await handle_frame(handler, first, 5)  # buffered until the snapshot
