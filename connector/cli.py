@@ -86,7 +86,7 @@ def _install_stop(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
 
 
 def _run(config: Path) -> int:
-    from connector import gc_policy
+    from connector import process_policy
     from connector.app import Connector, StartupError
     from connector.serde import SchemaSetupError
 
@@ -101,7 +101,7 @@ def _run(config: Path) -> int:
         stop = asyncio.Event()
         _install_stop(asyncio.get_running_loop(), stop)
         remaining = await Connector(settings, environ=os.environ).run(
-            stop, on_started=lambda _info: gc_policy.settle_after_startup()
+            stop, on_started=lambda _info: process_policy.apply_after_startup()
         )
         # A requested stop is a clean exit even when the grace period ran out;
         # the count was logged and is in the delivery contract.

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from prometheus_client import CollectorRegistry
 
-from connector import gc_policy
+from connector import process_policy
 from connector.app import Connector, RuntimeInfo, StartupError
 from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
@@ -147,7 +147,7 @@ async def run_dev_async(options: DevOptions, stop: asyncio.Event, out: TextIO = 
             connector = Connector(settings, environ=environ)
 
             def started(info: RuntimeInfo) -> None:
-                gc_policy.settle_after_startup()
+                process_policy.apply_after_startup()
                 topics = ",".join([*settings.topics().values(), settings.kafka.dlq_topic])
                 print(f"KAFKA_BOOTSTRAP={cluster.bootstrap_servers}", file=out)
                 print(f"SCHEMA_REGISTRY_URL={registry_url}", file=out)

@@ -50,9 +50,6 @@ AckObserver = Callable[[int, int], None]
 #: Delivery attempts for a record the brokers refuse permanently before it is dead-lettered.
 PERMANENT_FAILURE_ATTEMPTS = 3
 
-#: Records produced on the loop between two servings of ready delivery reports there.
-SERVE_REPORTS_EVERY = 16
-
 #: What the loop awaits when a record cannot be produced at once.
 Waiting = Coroutine[Any, Any, None]
 
@@ -199,7 +196,6 @@ class KafkaSink:
         # Insertion-ordered: the rebuild re-produces it in production order.
         self._pending: dict[int, _Pending] = {}
         self._next_id = 0
-        self._unserved = 0
         self._routes = {
             stream: (topic, encoders[stream], metrics.topic(topic))
             for stream, topic in config.topics.items()
@@ -432,10 +428,7 @@ class KafkaSink:
 
     def _produced(self, entry: _Pending) -> None:
         entry.instruments.produced.value += 1
-        self._unserved += 1
-        if self._unserved >= SERVE_REPORTS_EVERY:
-            self._unserved = 0
-            self._serve_reports()
+        self._serve_reports()
 
     def _serve_reports(self) -> None:
         """Serve ready delivery reports here, on the loop, as records are produced.
@@ -444,9 +437,10 @@ class KafkaSink:
         thread, which needs it for every report, falls behind: the ledger
         then grows until sheddable streams shed. Serving reports where the
         records are produced keeps acknowledgements in step with production;
-        the poll thread still serves them while the loop is idle. Every
-        SERVE_REPORTS_EVERY records is often enough: one poll serves every
-        report that is ready.
+        the poll thread still serves them while the loop is idle. After
+        every record, not every few: the poll also lets the poll thread have
+        the GIL, and waiting for it (up to the switch interval) was the
+        p99 receive → ack latency at 5,000 events/s (docs/benchmarks.md).
         """
         generation = self._generation
         try:

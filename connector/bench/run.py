@@ -128,10 +128,10 @@ def machine_info() -> dict[str, str]:
         "cpus": str(os.cpu_count()),
         "cpu model": model,
         "python": platform.python_version(),
-        "confluent-kafka": confluent_kafka.version()[0],
         "librdkafka": confluent_kafka.libversion()[0],
     }
-    for package in ("fastavro", "websockets", "pydantic", "prometheus-client"):
+    packages = ("confluent-kafka", "fastavro", "msgspec", "websockets", "pydantic")
+    for package in (*packages, "prometheus-client"):
         try:
             info[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

@@ -21,7 +21,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import connect
 
-from connector import gc_policy
+from connector import process_policy
 from connector.app import Connector
 from connector.bench import naive
 from connector.bench.feed import DEPTH_PREFIX, STREAMER_PATH
@@ -163,9 +163,9 @@ async def run_connector(spec: VariantSpec) -> dict[str, Any]:
     meter.bind(asyncio.get_running_loop())
     connector = _MeteredConnector(connector_settings(spec), meter)
     stop = asyncio.Event()
-    # As ``connector run`` does once started (see gc_policy).
+    # As ``connector run`` does once started (see process_policy).
     task = asyncio.create_task(
-        connector.run(stop, on_started=lambda _info: gc_policy.settle_after_startup())
+        connector.run(stop, on_started=lambda _info: process_policy.apply_after_startup())
     )
     done = asyncio.create_task(meter.done.wait())
     await asyncio.wait([task, done], return_when=asyncio.FIRST_COMPLETED)
