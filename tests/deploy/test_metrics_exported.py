@@ -13,13 +13,14 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from connector.app import Connector, RuntimeInfo
+from connector.app import Connector
 from connector.dev import dev_settings
 from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
 from connector.simulators.tplus_market import TplusMarketSimulator
 from tests.deploy.artefacts import alert_exprs, dashboard_exprs
 from tests.deploy.promql import counter_arguments, exposition_types, metric_names, series_names
+from tests.running import running_connector
 
 ASSETS = ["1"]
 SCRAPE_SERIES = {"up"}
@@ -37,16 +38,8 @@ async def metrics_url() -> AsyncIterator[str]:
             settings = dev_settings(cluster.bootstrap_servers, registry_url, venue_url, ASSETS, 0)
             for topic in [*settings.topics().values(), settings.kafka.dlq_topic]:
                 cluster.create_topic(topic, partitions=1)
-            connector = Connector(settings)
-            stop = asyncio.Event()
-            started: asyncio.Future[RuntimeInfo] = asyncio.get_running_loop().create_future()
-            task = asyncio.create_task(connector.run(stop, on_started=started.set_result))
-            try:
-                info = await asyncio.wait_for(asyncio.shield(started), timeout=30)
+            async with running_connector(Connector(settings), expect_flushed=False) as info:
                 yield info.metrics_url
-            finally:
-                stop.set()
-                await asyncio.wait_for(task, timeout=30)
         finally:
             await sim.stop()
 

@@ -29,6 +29,7 @@ from connector.simulators.tastytrade import (
 )
 from connector.venues.tastytrade import notifications as n
 from tests.kafka_reader import Consumed, TopicReader
+from tests.running import metric_value, running_connector
 
 ACCOUNTS = ["5WT00001", "5WT00002"]
 TOPICS = sorted(t.stream for t in n.TYPES.values())
@@ -89,23 +90,14 @@ async def stack() -> AsyncIterator[Stack]:
                 )
             )
             connector = Connector(settings, environ=connector_environ(sim))
-            stop = asyncio.Event()
-            started: asyncio.Future[RuntimeInfo] = asyncio.get_running_loop().create_future()
-            task = asyncio.create_task(connector.run(stop, on_started=started.set_result))
-            try:
-                info = await asyncio.wait_for(asyncio.shield(started), timeout=30)
+            async with running_connector(connector) as info:
                 yield Stack(cluster, registry_url, sim, connector, settings, info)
-            finally:
-                stop.set()
-                remaining = await asyncio.wait_for(task, timeout=30)
-                assert remaining == 0
         finally:
             await sim.stop()
 
 
 def _metric(stack: Stack, name: str, **labels: str) -> float:
-    value = stack.connector.registry.get_sample_value(name, labels)
-    return 0.0 if value is None else value
+    return metric_value(stack.connector, name, **labels)
 
 
 # What identifies one state of each object: read from the venue's JSON and from the record.

@@ -23,6 +23,7 @@ from connector.settings import Settings, parse_settings
 from connector.simulators.tplus_market import TplusMarketSimulator
 from tests.depth_book import Book, apply_levels, empty_book
 from tests.kafka_reader import Consumed, TopicReader
+from tests.running import metric_value, running_connector
 
 ASSETS = ["1", "2"]
 TOPICS = ["tplus.depth", "tplus.trades", "tplus.klines"]
@@ -62,22 +63,15 @@ async def stack() -> AsyncIterator[Stack]:
             dev_settings(cluster.bootstrap_servers, registry_url, venue_url, ASSETS, 0)
         )
         connector = Connector(settings)
-        stop = asyncio.Event()
-        started: asyncio.Future[RuntimeInfo] = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(connector.run(stop, on_started=started.set_result))
         try:
-            info = await asyncio.wait_for(asyncio.shield(started), timeout=30)
-            yield Stack(cluster, registry_url, sim, connector, settings, info)
+            async with running_connector(connector) as info:
+                yield Stack(cluster, registry_url, sim, connector, settings, info)
         finally:
-            stop.set()
-            remaining = await asyncio.wait_for(task, timeout=30)
-            assert remaining == 0
             await sim.stop()
 
 
 def _metric(stack: Stack, name: str, **labels: str) -> float:
-    value = stack.connector.registry.get_sample_value(name, labels)
-    return 0.0 if value is None else value
+    return metric_value(stack.connector, name, **labels)
 
 
 async def _all_connected(sim: TplusMarketSimulator) -> None:

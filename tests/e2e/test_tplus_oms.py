@@ -32,6 +32,7 @@ from connector.simulators import tplus_oms as oms_sim
 from connector.simulators.oms_model import OrderFrame, TradeFrame
 from connector.simulators.tplus_oms import Handshake, TplusOmsSimulator
 from tests.kafka_reader import Consumed, TopicReader
+from tests.running import metric_value, running_connector
 
 ORDERS, TRADES, DLQ = "tplus.orders", "tplus.user-trades", "connector.dlq"
 SEEDS = [hashlib.sha256(b"tplus-bridge-example-user").digest(), bytes(range(32))]
@@ -47,8 +48,7 @@ class Stack:
     info: RuntimeInfo
 
     def metric(self, name: str, **labels: str) -> float:
-        value = self.connector.registry.get_sample_value(name, labels)
-        return 0.0 if value is None else value
+        return metric_value(self.connector, name, **labels)
 
 
 def _settings(bootstrap: str, registry_url: str, sim: TplusOmsSimulator) -> Settings:
@@ -78,16 +78,10 @@ async def stack() -> AsyncIterator[Stack]:
             sim.step()  # history before the connector starts: only a baseline can tell it
         settings = _settings(cluster.bootstrap_servers, registry_url, sim)
         connector = Connector(settings, environ=oms_sim.connector_environ(sim))
-        stop = asyncio.Event()
-        started: asyncio.Future[RuntimeInfo] = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(connector.run(stop, on_started=started.set_result))
         try:
-            info = await asyncio.wait_for(asyncio.shield(started), timeout=30)
-            yield Stack(cluster, registry_url, sim, connector, info)
+            async with running_connector(connector) as info:
+                yield Stack(cluster, registry_url, sim, connector, info)
         finally:
-            stop.set()
-            remaining = await asyncio.wait_for(task, timeout=30)
-            assert remaining == 0
             await sim.stop()
 
 

@@ -22,6 +22,7 @@ from connector.settings import Settings, parse_settings
 from connector.simulators.tplus_market import TplusMarketSimulator
 from tests.depth_book import Book, apply_levels, empty_book
 from tests.kafka_reader import Consumed, TopicReader
+from tests.running import metric_value, running_connector
 
 ASSETS = ["1", "2"]
 TOPICS = ["tplus.depth", "tplus.trades", "tplus.klines"]
@@ -38,8 +39,7 @@ class Stack:
     info: RuntimeInfo
 
     def metric(self, name: str, **labels: str) -> float:
-        value = self.connector.registry.get_sample_value(name, labels)
-        return 0.0 if value is None else value
+        return metric_value(self.connector, name, **labels)
 
     def connector_pending(self) -> int:
         """Records the connector's producer holds unacknowledged (from its own gauge)."""
@@ -114,18 +114,15 @@ async def running_stack(
         sim.pause()
         settings = settings_for(cluster.bootstrap_servers, registry_url, venue_url, **overrides)
         connector = Connector(settings)
-        stop = asyncio.Event()
-        started: asyncio.Future[RuntimeInfo] = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(connector.run(stop, on_started=started.set_result))
         try:
-            info = await asyncio.wait_for(asyncio.shield(started), timeout=30)
-            stack = Stack(cluster, registry, registry_url, sim, connector, info)
-            await all_connected(sim)
-            sim.resume()
-            yield stack
+            async with running_connector(
+                connector, stop_timeout_s=60, expect_flushed=False
+            ) as info:
+                stack = Stack(cluster, registry, registry_url, sim, connector, info)
+                await all_connected(sim)
+                sim.resume()
+                yield stack
         finally:
-            stop.set()
-            await asyncio.wait_for(task, timeout=60)
             await sim.stop()
 
 
