@@ -27,10 +27,6 @@ _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 _PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 _MISSING = object()
-# The varint of an n in [2**56, 2**63): eight 7-bit groups with the continuation bit, then the top.
-_NINE_BYTES = ", ".join(
-    [f"n >> {7 * i} & 127 | 128" if i else "n & 127 | 128" for i in range(8)] + ["n >> 56"]
-)
 
 
 class Unsupported(Exception):
@@ -348,17 +344,13 @@ class _Compiler:
             ]
         if kind == "long":
             # Non-negative longs (sequence numbers, timestamps) inline; the rest call _long.
-            # Nanosecond timestamps take nine bytes: those are written unrolled.
             return [
                 f"{pad}if type(x) is int and 0 <= x <= {_LONG_MAX >> 1}:",
                 f"{pad}    n = x << 1",
-                f"{pad}    if n >= {1 << 56}:",
-                f"{pad}        buf += bytes(({_NINE_BYTES}))",
-                f"{pad}    else:",
-                f"{pad}        while n > 127:",
-                f"{pad}            put((n & 127) | 128)",
-                f"{pad}            n >>= 7",
-                f"{pad}        put(n)",
+                f"{pad}    while n > 127:",
+                f"{pad}        put((n & 127) | 128)",
+                f"{pad}        n >>= 7",
+                f"{pad}    put(n)",
                 f"{pad}else:",
                 f"{pad}    _long(buf, x)",
             ]

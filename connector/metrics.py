@@ -186,9 +186,6 @@ class _LastMessageCollector(Collector):
                 found = self._last[key] = LastFrame(self._clock())
         return found
 
-    def touch(self, venue: str, stream: str, subscription: str) -> None:
-        self.slot(venue, stream, subscription).at = self._clock()
-
     def collect(self) -> Iterable[GaugeMetricFamily]:
         family = GaugeMetricFamily(
             "connector_seconds_since_last_message",

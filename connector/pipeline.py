@@ -6,7 +6,7 @@ source does not re-implement the accounting.
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from typing import Any, Protocol
 
 from connector.metrics import LatencyTally, Metrics
@@ -15,6 +15,12 @@ from connector.venues.errors import FrameError
 
 Waiting = Coroutine[Any, Any, None]
 """What a caller awaits when a record could not be handed over at once."""
+
+
+async def settle(waiting: Awaitable[object] | None) -> None:
+    """Await what a non-blocking step handed back, if it handed anything back."""
+    if waiting is not None:
+        await waiting
 
 
 class RecordSink(Protocol):
@@ -58,16 +64,12 @@ class Publisher:
         return None
 
     async def publish(self, records: Sequence[Record]) -> None:
-        waiting = self.submit_all(records)
-        if waiting is not None:
-            await waiting
+        await settle(self.submit_all(records))
 
     async def _finish(self, waiting: Waiting, rest: Sequence[Record]) -> None:
         await waiting
         for record in rest:
-            more = self.submit(record)
-            if more is not None:
-                await more
+            await settle(self.submit(record))
 
     def _observe_lag(self, record: Record, event_ns: int) -> None:
         lag = self._lag.get(record.stream)

@@ -28,7 +28,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,6 +36,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from connector.health import Health
 from connector.metrics import Metrics, TopicInstruments
+from connector.pipeline import Waiting, settle
 from connector.records import DeadLetter, Record, Stage
 from connector.venues.errors import Reason
 
@@ -49,9 +50,6 @@ AckObserver = Callable[[int, int], None]
 
 #: Delivery attempts for a record the brokers refuse permanently before it is dead-lettered.
 PERMANENT_FAILURE_ATTEMPTS = 3
-
-#: What the loop awaits when a record cannot be produced at once.
-Waiting = Coroutine[Any, Any, None]
 
 #: Delivery errors that mean the idempotent producer's state is lost: the
 #: producer is replaced and the record re-produced from the ledger, in order.
@@ -183,7 +181,6 @@ class KafkaSink:
     ) -> None:
         self._factory = factory
         self._config = config
-        self._encoders = encoders
         self._metrics = metrics
         self._health = health
         self._clock_ns = clock_ns
@@ -300,9 +297,7 @@ class KafkaSink:
 
     async def send(self, record: Record) -> None:
         """Encode and enqueue one record; dead-letter it if it cannot be encoded."""
-        waiting = self.submit(record)
-        if waiting is not None:
-            await waiting
+        await settle(self.submit(record))
 
     def submit(self, record: Record) -> Waiting | None:
         """Produce ``record`` now if the producer can take it, else return what to await.

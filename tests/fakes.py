@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from connector.pipeline import Waiting
+from connector.pipeline import Waiting, settle
 from connector.records import DeadLetter, Record
 from connector.ws_session import FrameHandler
 
 
 async def handle_frame(handler: FrameHandler, data: str | bytes, received_ns: int) -> None:
     """Hand one frame to a handler as the session does: await only what it returns."""
-    waiting = handler.on_frame(data, received_ns)
-    if waiting is not None:
-        await waiting
+    await settle(handler.on_frame(data, received_ns))
 
 
 class RecordingSink:

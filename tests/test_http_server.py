@@ -22,7 +22,7 @@ async def ops(metrics: Metrics, health: Health) -> AsyncIterator[str]:
 
 async def test_metrics_are_served_in_prometheus_format(ops: str, metrics: Metrics) -> None:
     metrics.frames_received.labels("tplus", "depth", "1").inc(3)
-    metrics.last_message.touch("tplus", "depth", "1")
+    metrics.last_message.slot("tplus", "depth", "1")
     async with httpx.AsyncClient() as client:
         response = await client.get(f"{ops}/metrics")
     assert response.status_code == 200

@@ -20,7 +20,7 @@ import httpx
 
 from connector.backoff import Backoff
 from connector.metrics import Metrics
-from connector.pipeline import Publisher
+from connector.pipeline import Publisher, settle
 from connector.records import Record
 from connector.settings import TplusMarketDataSettings
 from connector.sources.context import Service, SourceContext
@@ -97,12 +97,12 @@ class DepthHandler:
 
     async def on_open(self) -> None:
         await self._gate.wait_open()
-        await _settled(self._emit(self._sync.on_connected()))
+        await settle(self._emit(self._sync.on_connected()))
 
     async def on_close(self, reason: str) -> None:
         await self._gate.wait_open()
         self._cancel_snapshot()
-        await _settled(self._emit(self._sync.on_disconnected(self._clock_ns())))
+        await settle(self._emit(self._sync.on_disconnected(self._clock_ns())))
 
     def on_frame(self, data: str | bytes, received_ns: int) -> Awaitable[None] | None:
         try:
@@ -128,7 +128,7 @@ class DepthHandler:
 
     async def _step_later(self, diff: BookLevels, received_ns: int) -> None:
         await self._gate.wait_open()
-        await _settled(self._step(diff, received_ns))
+        await settle(self._step(diff, received_ns))
 
     async def close(self) -> None:
         self._cancel_snapshot()
@@ -195,15 +195,10 @@ class DepthHandler:
             received_ns = self._clock_ns()
             await self._gate.wait_open()
             out = self._sync.on_snapshot(snapshot, received_ns)
-            await _settled(self._emit(out, in_snapshot_loop=True))
+            await settle(self._emit(out, in_snapshot_loop=True))
             if out.request_snapshot is None:
                 self._retry.reset()
                 return
-
-
-async def _settled(waiting: Awaitable[None] | None) -> None:
-    if waiting is not None:
-        await waiting
 
 
 class _StatelessHandler:

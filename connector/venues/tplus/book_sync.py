@@ -135,9 +135,13 @@ class BookSync:
             and last is not None
             and diff.sequence_number == last + self.step
         ):
-            self.last_sequence = diff.sequence_number
-            return depth_record("DIFF", self.asset, received_ns, diff)
+            return self._advance(diff, received_ns)
         return None
+
+    def _advance(self, diff: BookLevels, received_ns: int) -> Record:
+        """The DIFF record of the diff that follows the last one; the book moves on to it."""
+        self.last_sequence = diff.sequence_number
+        return depth_record("DIFF", self.asset, received_ns, diff)
 
     def on_diff(self, diff: BookLevels, received_ns: int) -> SyncOutput:
         out = SyncOutput()
@@ -167,8 +171,7 @@ class BookSync:
             out.stale_dropped += 1
             return
         if seq == expected:
-            out.records.append(depth_record("DIFF", self.asset, received_ns, diff))
-            self.last_sequence = seq
+            out.records.append(self._advance(diff, received_ns))
             return
         out.gaps += 1
         out.records.append(
