@@ -22,22 +22,28 @@ from confluent_kafka.cimpl import NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from prometheus_client import CollectorRegistry
 
-from connector import schema_catalog
-from connector.backoff import Backoff
-from connector.health import Health
-from connector.http_server import OpsServer
-from connector.metrics import Metrics
-from connector.pipeline import Publisher
-from connector.serde import (
+from connector.delivery.serde import (
     AvroEncoder,
     RegistryUnavailable,
     SchemaSetupError,
     pin_schemas,
     registry_client,
 )
+from connector.delivery.sink import (
+    Encoder,
+    KafkaSink,
+    SinkConfig,
+    producer_config,
+    producer_factory,
+)
+from connector.governance import catalog
+from connector.ops.health import Health
+from connector.ops.http_server import OpsServer
+from connector.ops.metrics import Metrics
+from connector.pipeline import Publisher
 from connector.settings import ConfigError, Settings
-from connector.sink import Encoder, KafkaSink, SinkConfig, producer_config, producer_factory
 from connector.sources import tastytrade_account, tplus_market, tplus_oms
+from connector.sources.backoff import Backoff
 from connector.sources.context import Service, SourceContext
 
 log = logging.getLogger(__name__)
@@ -108,7 +114,7 @@ class Connector:
         self, client: SchemaRegistryClient, topics: dict[str, str]
     ) -> dict[str, int]:
         s = self.settings.schema_registry
-        schemas = {topic: schema_catalog.schema_text(stream) for stream, topic in topics.items()}
+        schemas = {topic: catalog.schema_text(stream) for stream, topic in topics.items()}
         backoff = Backoff(0.5, 10.0, 2.0, self._rng)
         deadline = time.monotonic() + s.startup_timeout_s
         while True:
@@ -166,7 +172,7 @@ class Connector:
             stream: AvroEncoder(
                 client,
                 topic,
-                schema_catalog.schema_text(stream),
+                catalog.schema_text(stream),
                 auto_register=s.schema_registry.auto_register,
             )
             for stream, topic in topics.items()

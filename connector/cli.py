@@ -1,7 +1,7 @@
 """The ``connector`` command: run, validate, dev, tail and schemas.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage
-(``schemas`` also uses 3: registry unavailable; see connector/schema_cli.py).
+(``schemas`` also uses 3: registry unavailable; see connector/governance/cli.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from connector import log_format, schema_cli
+from connector.governance import cli as schema_cli
+from connector.ops import log_format
 from connector.settings import ConfigError, load_settings
 
 log = logging.getLogger(__name__)
@@ -86,9 +87,9 @@ def _install_stop(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
 
 
 def _run(config: Path) -> int:
-    from connector import process_policy
     from connector.app import Connector, StartupError
-    from connector.serde import SchemaSetupError
+    from connector.delivery.serde import SchemaSetupError
+    from connector.ops import process_policy
 
     try:
         settings = load_settings(config, os.environ)

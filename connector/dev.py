@@ -18,11 +18,11 @@ from typing import Any, TextIO
 
 from prometheus_client import CollectorRegistry
 
-from connector import process_policy
 from connector.app import Connector, RuntimeInfo, StartupError
+from connector.delivery.serde import SchemaSetupError
 from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
-from connector.serde import SchemaSetupError
+from connector.ops import process_policy
 from connector.settings import Settings, parse_settings
 from connector.simulators import tastytrade as tastytrade_sim
 from connector.simulators import tplus_oms as tplus_oms_sim

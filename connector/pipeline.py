@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Coroutine, Sequence
 from typing import Any, Protocol
 
-from connector.metrics import LatencyTally, Metrics
+from connector.ops.metrics import LatencyTally, Metrics
 from connector.records import DeadLetter, Record
 from connector.venues.errors import FrameError
 

@@ -8,12 +8,12 @@ from typing import Any, cast
 
 import fastavro
 
-from connector import schema_catalog
+from connector.governance import catalog
 
 
 def roundtrip(stream: str, value: dict[str, Any]) -> dict[str, Any]:
     """Encode with the stream's schema and decode again; raises if the value does not fit."""
-    schema = fastavro.parse_schema(json.loads(schema_catalog.schema_text(stream)))
+    schema = fastavro.parse_schema(json.loads(catalog.schema_text(stream)))
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, schema, value)
     buf.seek(0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-from connector.health import Health
-from connector.metrics import Metrics
+from connector.ops.health import Health
+from connector.ops.metrics import Metrics
 
 
 @pytest.fixture

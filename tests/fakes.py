@@ -6,7 +6,7 @@ import asyncio
 
 from connector.pipeline import Waiting, settle
 from connector.records import DeadLetter, Record
-from connector.ws_session import FrameHandler
+from connector.sources.ws_session import FrameHandler
 
 
 async def handle_frame(handler: FrameHandler, data: str | bytes, received_ns: int) -> None:

@@ -11,12 +11,12 @@ import httpx
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
-from connector import schema_catalog
 from connector.app import Connector, RuntimeInfo, StartupError
+from connector.delivery.serde import SchemaSetupError
 from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
-from connector.health import Condition
-from connector.serde import SchemaSetupError
+from connector.governance import catalog
+from connector.ops.health import Condition
 from connector.settings import Settings, parse_settings
 
 
@@ -54,7 +54,7 @@ def _settings(cluster: MockCluster, registry_url: str, **overrides: Any) -> Sett
 
 
 def _incompatible_trade_schema() -> str:
-    schema = json.loads(schema_catalog.schema_text("tplus.trades"))
+    schema = json.loads(catalog.schema_text("tplus.trades"))
     schema["fields"] = [f for f in schema["fields"] if f["name"] != "price"]
     schema["fields"].append({"name": "venue", "type": "string", "doc": "no default"})
     return json.dumps(schema)
@@ -82,9 +82,7 @@ async def test_lookup_mode_refuses_unregistered_schemas_and_pins_registered_ones
 
     client = SchemaRegistryClient({"url": registry.url})
     expected = {
-        topic: client.register_schema(
-            f"{topic}-value", Schema(schema_catalog.schema_text(s), "AVRO")
-        )
+        topic: client.register_schema(f"{topic}-value", Schema(catalog.schema_text(s), "AVRO"))
         for s, topic in settings.topics().items()
     }
     client.close()

@@ -200,7 +200,7 @@ class HotSpot:
 
 
 def _frame_name(frame: str) -> str:
-    """``send (connector/sink.py:301)`` → ``send (connector/sink.py)``."""
+    """``send (connector/delivery/sink.py:301)`` → ``send (connector/delivery/sink.py)``."""
     name, _, where = frame.partition(" (")
     path = where.rstrip(")").rpartition(":")[0] or where.rstrip(")")
     for marker in ("site-packages/", "/connector/", "lib/python3"):

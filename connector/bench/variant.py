@@ -21,16 +21,16 @@ from confluent_kafka import KafkaError, Message, Producer
 from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import connect
 
-from connector import process_policy
 from connector.app import Connector
 from connector.bench import naive
 from connector.bench.feed import DEPTH_PREFIX, STREAMER_PATH
 from connector.bench.frames import ACCOUNT
 from connector.bench.meter import Meter
-from connector.schema_catalog import schema_text
-from connector.serde import registry_client
+from connector.delivery.serde import registry_client
+from connector.delivery.sink import KafkaSink, producer_config
+from connector.governance.catalog import schema_text
+from connector.ops import process_policy
 from connector.settings import SchemaRegistrySettings, Settings, parse_settings
-from connector.sink import KafkaSink, producer_config
 from connector.venues.tastytrade.notifications import ORDERS
 from connector.venues.tplus.market_data import DEPTH_STREAM
 

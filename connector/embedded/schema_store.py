@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from connector.schema_compat import (
+from connector.governance.compat import (
     LEVELS,
     InvalidSchemaError,
     canonical_form,

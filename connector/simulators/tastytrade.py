@@ -55,10 +55,10 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
+from connector.ops.wire_log import wire_logger
 from connector.secrets import mask_account
 from connector.simulators.lifecycle import SimulatorLifecycle
 from connector.simulators.tastytrade_accounts import AccountModel, Notification
-from connector.wire_log import wire_logger
 
 log = logging.getLogger(__name__)
 _wire_log = wire_logger(f"{__name__}.wire")

@@ -46,9 +46,9 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from connector.ops.wire_log import wire_logger
 from connector.simulators.lifecycle import SimulatorLifecycle
 from connector.simulators.oms_model import Emission, OmsModel, OrderFrame, TradeFrame
-from connector.wire_log import wire_logger
 
 log = logging.getLogger(__name__)
 _wire_log = wire_logger(f"{__name__}.wire")

@@ -1,1 +1,1 @@
-"""Venue sources: the I/O drivers that feed frames through the pure venue parsers."""
+"""Venue sources: the I/O drivers (sockets, REST, backoff) feeding frames to the venue parsers."""

@@ -14,19 +14,19 @@ from typing import Protocol
 
 import httpx
 
-from connector.health import Health
-from connector.metrics import Metrics
+from connector.ops.health import Health
+from connector.ops.metrics import Metrics
 from connector.pipeline import Publisher
 from connector.records import Stage
 from connector.settings import WebSocketSettings
-from connector.venues.errors import FrameError, Reason
-from connector.ws_session import (
+from connector.sources.ws_session import (
     Endpoint,
     FrameHandler,
     HeaderFactory,
     RejectionHandler,
     WebSocketSession,
 )
+from connector.venues.errors import FrameError, Reason
 
 
 class Service(Protocol):

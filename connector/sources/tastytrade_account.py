@@ -24,12 +24,12 @@ from typing import Any, Protocol
 
 import httpx
 
-from connector.backoff import Backoff
-from connector.metrics import Metrics
+from connector.ops.metrics import Metrics
 from connector.pipeline import Publisher
 from connector.records import Record
 from connector.secrets import mask_account
 from connector.settings import TastytradeAccountStreamerSettings
+from connector.sources.backoff import Backoff
 from connector.sources.context import OversizeGuard, Service, SourceContext
 from connector.sources.tastytrade_auth import (
     VENUE,
@@ -38,6 +38,7 @@ from connector.sources.tastytrade_auth import (
     TokenUnavailable,
     token_source,
 )
+from connector.sources.ws_session import CloseReason, Endpoint, WebSocketSession
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError, Reason
 from connector.venues.tastytrade import notifications
@@ -50,7 +51,6 @@ from connector.venues.tastytrade.streamer import (
     Step,
     StreamerConfig,
 )
-from connector.ws_session import CloseReason, Endpoint, WebSocketSession
 
 log = logging.getLogger(__name__)
 

@@ -24,10 +24,10 @@ from typing import NoReturn, Protocol
 import httpx
 from pydantic import SecretStr
 
-from connector.backoff import Backoff
-from connector.metrics import Metrics
+from connector.ops.metrics import Metrics
 from connector.secrets import resolve_secret
 from connector.settings import TastytradeAuthSettings
+from connector.sources.backoff import Backoff
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError
 from connector.venues.tastytrade.messages import auth_value

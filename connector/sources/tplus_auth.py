@@ -22,14 +22,14 @@ from collections.abc import Callable, Mapping
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from connector.backoff import Backoff
-from connector.metrics import Metrics
+from connector.ops.metrics import Metrics
 from connector.secrets import mask_account
+from connector.sources.backoff import Backoff
+from connector.sources.ws_session import HeadersUnavailable
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError
 from connector.venues.tplus import auth as tauth
 from connector.venues.tplus import urls
-from connector.ws_session import HeadersUnavailable
 
 log = logging.getLogger(__name__)
 

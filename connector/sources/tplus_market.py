@@ -18,20 +18,20 @@ from typing import Any
 
 import httpx
 
-from connector.backoff import Backoff
-from connector.metrics import Metrics
+from connector.ops.metrics import Metrics
 from connector.pipeline import Publisher, settle
 from connector.records import Record
 from connector.settings import TplusMarketDataSettings
+from connector.sources.backoff import Backoff
 from connector.sources.context import Service, SourceContext
 from connector.sources.step_gate import StepGate
+from connector.sources.ws_session import Endpoint
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError
 from connector.venues.tplus import market_data as md
 from connector.venues.tplus import urls
 from connector.venues.tplus.book_sync import BookSync, SyncOutput
 from connector.venues.tplus.market_data import BookLevels
-from connector.ws_session import Endpoint
 
 log = logging.getLogger(__name__)
 

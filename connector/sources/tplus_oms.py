@@ -25,12 +25,12 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from connector.backoff import Backoff
-from connector.metrics import Metrics
+from connector.ops.metrics import Metrics
 from connector.pipeline import Publisher
 from connector.records import Record
 from connector.secrets import mask_account, resolve_secret
 from connector.settings import ConfigError, TplusOmsBaselineSettings, TplusOmsSettings
+from connector.sources.backoff import Backoff
 from connector.sources.context import Service, SourceContext
 from connector.sources.tplus_auth import (
     VENUE,
@@ -39,13 +39,13 @@ from connector.sources.tplus_auth import (
     SignInError,
     soonest_expiry_s,
 )
+from connector.sources.ws_session import Endpoint
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError
 from connector.venues.tplus import auth as tauth
 from connector.venues.tplus import orders as od
 from connector.venues.tplus import urls
 from connector.venues.tplus import user_trades as ut
-from connector.ws_session import Endpoint
 
 log = logging.getLogger(__name__)
 

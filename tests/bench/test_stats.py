@@ -91,9 +91,10 @@ def test_concurrent_processes_combine_over_the_union_of_their_windows() -> None:
 def test_hot_spots_count_self_and_inclusive_time_from_collapsed_stacks() -> None:
     collapsed = "\n".join(
         [
-            "run (connector/ws_session.py:10);send (connector/sink.py:5);write (<string>:1) 6",
-            "run (connector/ws_session.py:10);send (connector/sink.py:7) 3",
-            "run (connector/ws_session.py:11) 1",
+            "run (connector/sources/ws_session.py:10);send (connector/delivery/sink.py:5);"
+            "write (<string>:1) 6",
+            "run (connector/sources/ws_session.py:10);send (connector/delivery/sink.py:7) 3",
+            "run (connector/sources/ws_session.py:11) 1",
             "garbage line",
         ]
     )
@@ -101,7 +102,7 @@ def test_hot_spots_count_self_and_inclusive_time_from_collapsed_stacks() -> None
     assert total == 10
     assert [(h.function, h.self_pct, h.total_pct) for h in spots] == [
         ("write (<string>)", 60.0, 60.0),
-        ("send (connector/sink.py)", 30.0, 90.0),
+        ("send (connector/delivery/sink.py)", 30.0, 90.0),
     ]
 
 

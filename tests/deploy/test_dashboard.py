@@ -10,7 +10,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
-from connector.metrics import Metrics
+from connector.ops.metrics import Metrics
 from tests.deploy.artefacts import (
     alert_exprs,
     dashboard,

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 
-from connector.health import Health
-from connector.http_server import OpsServer
+from connector.ops.health import Health
+from connector.ops.http_server import OpsServer
 from connector.settings import Settings
 from tests.deploy.artefacts import DOCKERFILE
 

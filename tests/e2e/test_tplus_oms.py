@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from connector.app import Connector, RuntimeInfo
 from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
-from connector.log_format import JsonFormatter
+from connector.ops.log_format import JsonFormatter
 from connector.settings import Settings, parse_settings
 from connector.simulators import tplus_oms as oms_sim
 from connector.simulators.oms_model import OrderFrame, TradeFrame

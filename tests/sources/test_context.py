@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connector.metrics import Metrics
+from connector.ops.metrics import Metrics
 from connector.pipeline import Publisher
 from connector.sources.context import OversizeGuard
 from tests.fakes import RecordingSink, handle_frame

@@ -18,17 +18,17 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from connector.backoff import Backoff
-from connector.health import Health
-from connector.metrics import Metrics
+from connector.ops.health import Health
+from connector.ops.metrics import Metrics
 from connector.pipeline import Publisher
 from connector.records import DeadLetter, Record
 from connector.settings import WebSocketSettings
 from connector.simulators.tastytrade import StreamerClient, TastytradeSimulator
+from connector.sources.backoff import Backoff
 from connector.sources.tastytrade_account import AccountStreamHandler, BaselineFetcher
 from connector.sources.tastytrade_auth import OAuthTokenSource
+from connector.sources.ws_session import Endpoint, WebSocketSession
 from connector.venues.tastytrade.streamer import AccountStreamer, StreamerConfig
-from connector.ws_session import Endpoint, WebSocketSession
 from tests.conftest import sample
 
 ACCOUNTS = ("5WT00001", "5WT00002")

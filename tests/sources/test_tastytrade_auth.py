@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from connector.metrics import Metrics
+from connector.ops.metrics import Metrics
 from connector.settings import ConfigError, TastytradeAuthSettings
 from connector.simulators.tastytrade import TastytradeSimulator
 from connector.sources.tastytrade_auth import (

@@ -12,16 +12,16 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from connector.backoff import Backoff
-from connector.metrics import Metrics
+from connector.ops.metrics import Metrics
+from connector.sources.backoff import Backoff
 from connector.sources.tplus_auth import (
     AccountAuth,
     SessionCredentials,
     SignInError,
     soonest_expiry_s,
 )
+from connector.sources.ws_session import HeadersUnavailable
 from connector.venues.tplus.auth import account_id, compact_nonce
-from connector.ws_session import HeadersUnavailable
 from tests.conftest import sample
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes([9]) * 32)

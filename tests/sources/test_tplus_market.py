@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import random
 
-from connector.backoff import Backoff
-from connector.metrics import Metrics
+from connector.ops.metrics import Metrics
 from connector.pipeline import Publisher, Waiting
 from connector.records import Record
+from connector.sources.backoff import Backoff
 from connector.sources.tplus_market import DepthHandler, KlinesHandler, SnapshotError, TradesHandler
 from connector.venues.tplus.book_sync import BookSync
 from tests.conftest import sample

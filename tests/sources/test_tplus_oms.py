@@ -16,8 +16,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from connector.health import Health
-from connector.metrics import Metrics
+from connector.ops.health import Health
+from connector.ops.metrics import Metrics
 from connector.pipeline import Publisher
 from connector.settings import ConfigError, TplusOmsSettings
 from connector.simulators.oms_model import OrderFrame, TradeFrame

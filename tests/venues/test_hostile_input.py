@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from connector.backoff import Backoff
-from connector.metrics import Metrics
+from connector.ops.metrics import Metrics
 from connector.pipeline import Publisher
 from connector.records import Stage
+from connector.sources.backoff import Backoff
 from connector.sources.tplus_market import DepthHandler, KlinesHandler, TradesHandler
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError, Reason

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from connector import schema_catalog
+from connector.governance import catalog
 
 
 def _named(schema: Any, out: dict[str, Any]) -> None:
@@ -69,7 +69,7 @@ def _check(schema: Any, value: Any, named: dict[str, Any], path: str) -> None:
 
 def assert_fits_exactly(stream: str, value: dict[str, Any]) -> None:
     """Every key of ``value`` (recursively) is a schema field and every field is present."""
-    schema = json.loads(schema_catalog.schema_text(stream))
+    schema = json.loads(catalog.schema_text(stream))
     named: dict[str, Any] = {}
     _named(schema, named)
     _check(schema, value, named, stream)

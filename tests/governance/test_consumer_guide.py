@@ -10,8 +10,9 @@ from typing import Any
 import fastavro
 import pytest
 
-from connector import schema_catalog
-from connector.consumer_guide import (
+from connector.delivery.serde import subject_for
+from connector.governance import catalog
+from connector.governance.consumer_guide import (
     TopicDoc,
     baseline_markers,
     example_value,
@@ -21,22 +22,21 @@ from connector.consumer_guide import (
     render,
     type_text,
 )
-from connector.schema_inventory import default_topics
-from connector.serde import subject_for
+from connector.governance.inventory import default_topics
 from connector.settings import KafkaSettings
 from connector.venues import json_numbers
 from connector.venues.tplus import market_data
 from tests import golden
 from tests.avro_check import roundtrip
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "consumers.md"
 EXAMPLES = ROOT / "docs" / "examples"
 DLQ = KafkaSettings().dlq_topic
 
 
 def _fresh() -> str:
-    return generate(schema_catalog.schemas_dir(), EXAMPLES, default_topics(), DLQ)
+    return generate(catalog.schemas_dir(), EXAMPLES, default_topics(), DLQ)
 
 
 def test_the_checked_in_guide_is_what_the_schemas_generate() -> None:
@@ -45,14 +45,14 @@ def test_the_checked_in_guide_is_what_the_schemas_generate() -> None:
     )
 
 
-@pytest.mark.parametrize("stream", sorted(schema_catalog.STREAM_SCHEMAS))
+@pytest.mark.parametrize("stream", sorted(catalog.STREAM_SCHEMAS))
 def test_the_guide_covers_every_topic_with_key_record_and_fields(stream: str) -> None:
     guide = _fresh()
     topic = default_topics()[stream]
     heading = f"### `{topic}`\n"
     assert heading in guide
     section = guide.split(heading, 1)[1].split("\n### ", 1)[0]
-    schema = json.loads(schema_catalog.schema_text(stream))
+    schema = json.loads(catalog.schema_text(stream))
     assert f"- key: {key_text(schema)}" in section
     assert f"`{schema['namespace']}.{schema['name']}`" in section
     assert f"registry subject `{subject_for(topic)}`" in section
@@ -79,7 +79,7 @@ def test_the_guide_covers_the_dead_letter_topic_and_the_promises() -> None:
 
 @pytest.mark.parametrize(
     "doc",
-    load_topics(schema_catalog.schemas_dir(), EXAMPLES, default_topics()),
+    load_topics(catalog.schemas_dir(), EXAMPLES, default_topics()),
     ids=lambda d: d.stream,
 )
 def test_every_example_record_fits_its_schema(doc: TopicDoc) -> None:
@@ -90,7 +90,7 @@ def test_every_example_record_fits_its_schema(doc: TopicDoc) -> None:
 
 def test_every_example_file_belongs_to_a_stream() -> None:
     for path in EXAMPLES.glob("*.json"):
-        assert path.stem in schema_catalog.STREAM_SCHEMAS, path.name
+        assert path.stem in catalog.STREAM_SCHEMAS, path.name
 
 
 def test_the_tplus_examples_are_what_the_parsers_write() -> None:

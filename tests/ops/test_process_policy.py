@@ -5,14 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from connector import process_policy
+from connector.ops import process_policy
 
 
 def test_start_up_objects_are_frozen_collections_rarer_and_the_gil_handed_over_sooner() -> None:
     # In a child process: the settings are process-wide and must not touch the test runner.
     code = (
         "import gc, sys\n"
-        "from connector import process_policy\n"
+        "from connector.ops import process_policy\n"
         "before = gc.get_freeze_count(), sys.getswitchinterval()\n"
         "process_policy.apply_after_startup()\n"
         "print(*before, gc.get_freeze_count(), *gc.get_threshold(), sys.getswitchinterval())\n"

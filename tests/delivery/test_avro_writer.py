@@ -13,13 +13,13 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector import schema_catalog
-from connector.avro_writer import Unsupported, compile_schema
+from connector.delivery.avro_writer import Unsupported, compile_schema
+from connector.delivery.serde import NORMALIZE_SCHEMAS, AvroEncoder, registry_client
 from connector.embedded.registry import RegistryServer
-from connector.serde import NORMALIZE_SCHEMAS, AvroEncoder, registry_client
+from connector.governance import catalog
 from connector.settings import SchemaRegistrySettings
 
-STREAMS = sorted(schema_catalog.STREAM_SCHEMAS)
+STREAMS = sorted(catalog.STREAM_SCHEMAS)
 
 
 def _fastavro(schema: Any, value: Any) -> bytes:
@@ -80,7 +80,7 @@ class _Values:
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())
 def test_every_connector_schema_writes_fastavros_bytes(stream: str, data: st.DataObject) -> None:
-    schema = json.loads(schema_catalog.schema_text(stream))
+    schema = json.loads(catalog.schema_text(stream))
     value = data.draw(_Values().of(schema))
     assert compile_schema(schema)(value) == _fastavro(schema, value)
 
@@ -149,7 +149,7 @@ def test_a_missing_field_takes_its_default_or_null_as_in_fastavro() -> None:
     assert compile_schema(SHAPES)(value) == _fastavro(SHAPES, value)
 
 
-DEPTH = json.loads(schema_catalog.schema_text("tplus.depth"))
+DEPTH = json.loads(catalog.schema_text("tplus.depth"))
 GOOD_DEPTH: dict[str, Any] = {
     "kind": "DIFF",
     "asset_id": "1",
@@ -206,7 +206,7 @@ def test_logical_types_are_left_to_fastavro() -> None:
 
 def test_the_encoder_writes_what_confluents_serializer_writes() -> None:
     stream = "tplus.depth"
-    text = schema_catalog.schema_text(stream)
+    text = catalog.schema_text(stream)
     with RegistryServer() as registry:
         client = registry_client(SchemaRegistrySettings(url=registry.start()))
         try:

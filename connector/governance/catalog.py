@@ -31,11 +31,11 @@ STREAM_SCHEMAS: dict[str, str] = {
 
 def schemas_dir() -> Path:
     """The folder holding the ``.avsc`` files of this installation."""
-    here = Path(__file__).resolve().parent
-    packaged = here / "_schemas"
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "_schemas"
     if packaged.is_dir():
         return packaged
-    return here.parent / "schemas"
+    return package.parent / "schemas"
 
 
 def schema_text(stream: str, root: Path | None = None) -> str:

@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from connector import schema_catalog
 from connector.cli import main
+from connector.delivery.serde import subject_for
 from connector.embedded.registry import RegistryServer
-from connector.schema_cli import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
-from connector.schema_inventory import default_topics
-from connector.serde import subject_for
+from connector.governance import catalog
+from connector.governance.cli import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
+from connector.governance.inventory import default_topics
 from tests.git_repo import GitRepo
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TRADE = "tplus/Trade.avsc"
 
 
@@ -34,14 +34,14 @@ def registry() -> Iterator[RegistryServer]:
 def repo(tmp_path: Path) -> GitRepo:
     """A repository holding a copy of the real schemas/, committed once."""
     repo = GitRepo(tmp_path / "repo")
-    shutil.copytree(schema_catalog.schemas_dir(), repo.path / "schemas")
+    shutil.copytree(catalog.schemas_dir(), repo.path / "schemas")
     repo.commit("schemas")
     return repo
 
 
 def trade(**changes: Any) -> dict[str, Any]:
     """The real Trade schema with some fields replaced or added."""
-    schema = json.loads((schema_catalog.schemas_dir() / TRADE).read_text())
+    schema = json.loads((catalog.schemas_dir() / TRADE).read_text())
     fields = {f["name"]: f for f in schema["fields"]}
     for name, field in changes.items():
         fields[name] = {"name": name, "doc": "changed", **field}
@@ -109,7 +109,7 @@ def test_check_in_a_fresh_repository_without_commits(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = GitRepo(tmp_path / "fresh")
-    shutil.copytree(schema_catalog.schemas_dir(), repo.path / "schemas")
+    shutil.copytree(catalog.schemas_dir(), repo.path / "schemas")
     assert main(["schemas", "check", "--schemas", str(repo.path / "schemas")]) == EXIT_OK
     assert "nothing to compare: not committed in HEAD yet" in capsys.readouterr().out
 
@@ -142,7 +142,7 @@ def test_check_outside_git_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     schemas = tmp_path / "schemas"
-    shutil.copytree(schema_catalog.schemas_dir(), schemas)
+    shutil.copytree(catalog.schemas_dir(), schemas)
     assert main(["schemas", "check", "--schemas", str(schemas)]) == EXIT_USAGE
     assert "not inside a git work tree" in capsys.readouterr().err
 
@@ -173,7 +173,7 @@ def test_the_repository_schemas_pass_the_offline_check_as_ci_runs_it() -> None:
         timeout=120,
     )
     assert result.returncode == EXIT_OK, result.stdout + result.stderr
-    for relative in schema_catalog.STREAM_SCHEMAS.values():
+    for relative in catalog.STREAM_SCHEMAS.values():
         assert f"{relative} (" in result.stdout
     assert "all compatible" in result.stdout
 
@@ -194,7 +194,7 @@ def test_check_against_a_registry(
     assert f"registry {subject_for('tplus.depth')}: nothing to compare" in out
 
     registry.store.set_compatibility("NONE", subject)
-    registry.store.register(subject, schema_catalog.schema_text("tplus.trades"))
+    registry.store.register(subject, catalog.schema_text("tplus.trades"))
     assert main(args) == EXIT_OK
     assert f"registry {subject}: unchanged: registered as version 2 (id 2)" in (
         capsys.readouterr().out
@@ -264,7 +264,7 @@ def test_register_reports_a_422_for_an_invalid_schema(
     registry: RegistryServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     schemas = tmp_path / "schemas"
-    shutil.copytree(schema_catalog.schemas_dir(), schemas)
+    shutil.copytree(catalog.schemas_dir(), schemas)
     write_trade(schemas, trade(trade_id={"type": "long", "default": "zero"}))
     args = ["schemas", "register", "--registry", registry.url, "--schemas", str(schemas)]
     assert main(args) == EXIT_FAILED

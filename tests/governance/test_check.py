@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from connector.schema_check import (
+from connector.governance.check import (
     PriorVersion,
     Status,
     git_verdict,
@@ -17,8 +17,8 @@ from connector.schema_check import (
     registry_verdict,
     report,
 )
-from connector.schema_history import GitHistory
-from connector.schema_inventory import SchemaFile, StreamTopic
+from connector.governance.history import GitHistory
+from connector.governance.inventory import SchemaFile, StreamTopic
 from tests.git_repo import GitRepo
 
 NS = "test"

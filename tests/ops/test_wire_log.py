@@ -9,8 +9,8 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import Frame, Opcode
 
-from connector import log_format
-from connector.wire_log import REDACTED, wire_logger
+from connector.ops import log_format
+from connector.ops.wire_log import REDACTED, wire_logger
 
 TOKEN = "tok-3b1f9e0c7d2a"
 

@@ -4,7 +4,7 @@ A schema change that a consumer's reader cannot resolve breaks that consumer on
 the first new record, so every ``.avsc`` file is compared before deploy with the
 versions consumers may hold: those in git history (offline, for CI) and those
 registered under the topic's subject (against a live registry). The rules are
-Avro's own (:mod:`connector.schema_compat`); this module decides what to compare
+Avro's own (:mod:`connector.governance.compat`); this module decides what to compare
 with what and reports each problem with the field it concerns.
 """
 
@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from connector.schema_compat import InvalidSchemaError, canonical_form, check_compatibility
-from connector.schema_history import CommittedVersion, GitHistory
-from connector.schema_inventory import SchemaFile
+from connector.governance.compat import InvalidSchemaError, canonical_form, check_compatibility
+from connector.governance.history import CommittedVersion, GitHistory
+from connector.governance.inventory import SchemaFile
 
 
 class Status(enum.Enum):

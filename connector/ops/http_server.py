@@ -14,7 +14,7 @@ import logging
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from connector.health import Health
+from connector.ops.health import Health
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from connector.health import Health
-from connector.metrics import Metrics, TopicInstruments
+from connector.ops.health import Health
+from connector.ops.metrics import Metrics, TopicInstruments
 from connector.pipeline import Waiting, settle
 from connector.records import DeadLetter, Record, Stage
 from connector.venues.errors import Reason

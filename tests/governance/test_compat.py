@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from connector.schema_compat import (
+from connector.governance.compat import (
     LEVELS,
     InvalidSchemaError,
     canonical_form,

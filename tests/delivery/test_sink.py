@@ -10,15 +10,15 @@ from dataclasses import dataclass
 import pytest
 from confluent_kafka import KafkaError
 
-from connector import schema_catalog
+from connector.delivery.serde import AvroEncoder, pin_schemas, registry_client
+from connector.delivery.sink import KafkaSink, SinkConfig, producer_config, producer_factory
 from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
-from connector.health import Condition, Health
-from connector.metrics import Metrics
+from connector.governance import catalog
+from connector.ops.health import Condition, Health
+from connector.ops.metrics import Metrics
 from connector.records import DeadLetter, Record
-from connector.serde import AvroEncoder, pin_schemas, registry_client
 from connector.settings import SchemaRegistrySettings
-from connector.sink import KafkaSink, SinkConfig, producer_config, producer_factory
 from connector.venues import json_numbers
 from connector.venues.tplus import market_data as md
 from tests.conftest import sample
@@ -49,7 +49,7 @@ async def rig(metrics: Metrics, health: Health, queue_max: int) -> AsyncIterator
         cluster.create_topic(TOPIC, partitions=2)
         cluster.create_topic(DLQ, partitions=1)
         client = registry_client(SchemaRegistrySettings(url=url))
-        schema = schema_catalog.schema_text("tplus.trades")
+        schema = catalog.schema_text("tplus.trades")
         await asyncio.to_thread(pin_schemas, client, {TOPIC: schema}, auto_register=True)
         encoder = AvroEncoder(client, TOPIC, schema, auto_register=True)
         conf = producer_config(

@@ -11,10 +11,10 @@ import pytest
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.http11 import Request, Response
 
-from connector.health import Health
-from connector.metrics import Metrics
+from connector.ops.health import Health
+from connector.ops.metrics import Metrics
 from connector.settings import WebSocketSettings
-from connector.ws_session import (
+from connector.sources.ws_session import (
     CloseReason,
     Endpoint,
     HeaderFactory,

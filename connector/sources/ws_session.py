@@ -18,11 +18,11 @@ from typing import Protocol
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from connector.backoff import Backoff
-from connector.health import Health
-from connector.metrics import Metrics
+from connector.ops.health import Health
+from connector.ops.metrics import Metrics
+from connector.ops.wire_log import wire_logger
 from connector.settings import WebSocketSettings
-from connector.wire_log import wire_logger
+from connector.sources.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

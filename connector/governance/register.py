@@ -2,7 +2,7 @@
 
 With ``schema_registry.auto_register: false`` the running connector only looks
 schemas up, so a registry credential with write access is needed by the deploy
-pipeline alone. Registration goes through :func:`connector.serde.pin_schemas`,
+pipeline alone. Registration goes through :func:`connector.delivery.serde.pin_schemas`,
 the code path the connector itself uses, so the text and the normalisation the
 registry sees are the ones the connector will look up at start-up.
 """
@@ -14,7 +14,7 @@ from typing import TextIO
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from connector.serde import SchemaSetupError, pin_schemas, subject_for
+from connector.delivery.serde import SchemaSetupError, pin_schemas, subject_for
 
 
 def register_all(
@@ -23,7 +23,7 @@ def register_all(
     """Register each topic's value schema; print ``subject → id``; return how many were refused.
 
     Every schema is tried even after a refusal, so one run names every problem.
-    Raises :class:`connector.serde.RegistryUnavailable` when the registry cannot be
+    Raises :class:`connector.delivery.serde.RegistryUnavailable` when the registry cannot be
     reached (worth retrying, unlike a refusal).
     """
     refused = 0

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from connector import schema_catalog
 from connector.app import Connector, RuntimeInfo
 from connector.cli import main
+from connector.delivery.serde import AvroEncoder, SchemaSetupError, pin_schemas, subject_for
 from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
-from connector.serde import AvroEncoder, SchemaSetupError, pin_schemas, subject_for
+from connector.governance import catalog
 from connector.settings import Settings, parse_settings
 
 REQUEST = re.compile(r'"(GET|POST|PUT|DELETE) (/\S*) HTTP/1\.1"')
@@ -71,7 +71,7 @@ def test_every_path_sends_schemas_with_the_same_normalize_flag(
 ) -> None:
     assert main(["schemas", "register", "--registry", registry.url]) == 0
     topic = "tplus.trades"
-    text = schema_catalog.schema_text(topic)
+    text = catalog.schema_text(topic)
     value: dict[str, Any] = {
         "asset_id": "1",
         "trade_id": 1,
@@ -129,7 +129,7 @@ async def test_start_up_refuses_a_schema_the_registry_holds_another_version_of(
     registry: RegistryServer,
 ) -> None:
     # The registry holds a newer Trade (one optional field more) than this connector's.
-    newer = json.loads(schema_catalog.schema_text("tplus.trades"))
+    newer = json.loads(catalog.schema_text("tplus.trades"))
     newer["fields"].append(
         {"name": "venue", "type": ["null", "string"], "default": None, "doc": "newer"}
     )
@@ -137,7 +137,7 @@ async def test_start_up_refuses_a_schema_the_registry_holds_another_version_of(
     registry.store.register(subject, json.dumps(newer))
     for stream, topic in _settings("127.0.0.1:9", registry.url).topics().items():
         if topic != "tplus.trades":
-            registry.store.register(subject_for(topic), schema_catalog.schema_text(stream))
+            registry.store.register(subject_for(topic), catalog.schema_text(stream))
     before = {s: registry.store.versions(s) for s in registry.store.subjects()}
 
     connector = Connector(_settings("127.0.0.1:9", registry.url))

@@ -26,19 +26,19 @@ from typing import Any
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from connector import schema_catalog
-from connector.consumer_guide import CONSUMER_EXAMPLE, generate
-from connector.schema_check import Verdict, git_verdict, registry_verdict, report
-from connector.schema_compat import LEVELS
-from connector.schema_history import GitError, GitHistory
-from connector.schema_inventory import SchemaFile, default_topics, inventory, missing_files
-from connector.schema_register import register_all
-from connector.serde import (
+from connector.delivery.serde import (
     RegistryUnavailable,
     SchemaSetupError,
     registered_versions,
     registry_client,
 )
+from connector.governance import catalog
+from connector.governance.check import Verdict, git_verdict, registry_verdict, report
+from connector.governance.compat import LEVELS
+from connector.governance.consumer_guide import CONSUMER_EXAMPLE, generate
+from connector.governance.history import GitError, GitHistory
+from connector.governance.inventory import SchemaFile, default_topics, inventory, missing_files
+from connector.governance.register import register_all
 from connector.settings import ConfigError, KafkaSettings, SchemaRegistrySettings, load_settings
 
 EXIT_OK = 0
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _schemas_root(args: argparse.Namespace) -> Path:
-    root: Path = args.schemas if args.schemas is not None else schema_catalog.schemas_dir()
+    root: Path = args.schemas if args.schemas is not None else catalog.schemas_dir()
     if not root.is_dir():
         raise _UsageError(f"schema folder {root} does not exist")
     return root
@@ -209,7 +209,7 @@ def _register(args: argparse.Namespace) -> int:
     missing = missing_files(root)
     if missing:
         raise _UsageError("missing schema files: " + ", ".join(missing))
-    schemas = {topic: schema_catalog.schema_text(stream, root) for stream, topic in topics.items()}
+    schemas = {topic: catalog.schema_text(stream, root) for stream, topic in topics.items()}
     client = registry_client(registry)
     try:
         refused = register_all(client, schemas, sys.stdout, sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from connector.backoff import Backoff
+from connector.sources.backoff import Backoff
 
 
 def test_ceiling_grows_and_is_capped() -> None:

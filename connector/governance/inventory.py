@@ -1,7 +1,7 @@
 """Which schema files exist, which stream writes each, and under which topic and subject.
 
 The schema tooling (check, register, the consumers' guide) works from the files in
-``schemas/`` and :data:`schema_catalog.STREAM_SCHEMAS`, so a schema added by a new
+``schemas/`` and :data:`catalog.STREAM_SCHEMAS`, so a schema added by a new
 venue section is picked up without touching the tooling.
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from connector.schema_catalog import STREAM_SCHEMAS
-from connector.serde import subject_for
+from connector.delivery.serde import subject_for
+from connector.governance.catalog import STREAM_SCHEMAS
 from connector.settings import Settings
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.schema_history import GitError, GitHistory
+from connector.governance.history import GitError, GitHistory
 from tests.git_repo import GitRepo, git_env
 
 

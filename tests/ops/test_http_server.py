@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from connector.health import Health
-from connector.http_server import OpsServer
-from connector.metrics import Metrics
+from connector.ops.health import Health
+from connector.ops.http_server import OpsServer
+from connector.ops.metrics import Metrics
 
 
 @pytest.fixture

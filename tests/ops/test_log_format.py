@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from connector import log_format
+from connector.ops import log_format
 
 LIBRARIES = ("websockets", "httpx", "httpcore")
 

@@ -21,7 +21,7 @@ import httpx
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from connector.avro_writer import Unsupported, Writer, compile_writer
+from connector.delivery.avro_writer import Unsupported, Writer, compile_writer
 from connector.settings import SchemaRegistrySettings
 
 try:
@@ -153,7 +153,7 @@ class AvroEncoder:
     subject's schema registered (``auto_register``) or looked up, with the
     same normalisation, once, at the first value (answered from the client's
     cache when start-up pinned the schemas). The body comes from a writer
-    compiled from the schema (``connector.avro_writer``): the serializer's
+    compiled from the schema (``connector.delivery.avro_writer``): the serializer's
     fastavro bytes, in about half the time, which is most of a record's cost.
     """
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from connector.metrics import HotCounter, HotHistogram, Metrics
+from connector.ops.metrics import HotCounter, HotHistogram, Metrics
 
 BUCKETS = (0.0005, 0.001, 0.01, 0.5, 1.0, 30.0)
 

@@ -1,0 +1,1 @@
+"""Schema governance: the catalog, compatibility, history, registration and the consumers' guide."""
