@@ -6,7 +6,7 @@ source does not re-implement the accounting.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
 from connector.ops.metrics import LatencyTally, Metrics
@@ -23,9 +23,14 @@ async def settle(waiting: Awaitable[object] | None) -> None:
         await waiting
 
 
+LossListener = Callable[[Record, str], None]
+"""Told a record that will never reach its topic, and why (it was dead-lettered instead)."""
+
+
 class RecordSink(Protocol):
     """Where records and dead letters go (the Kafka sink, or a fake in unit tests)."""
 
+    def on_lost(self, stream: str, listener: LossListener) -> None: ...
     def submit(self, record: Record) -> Waiting | None: ...
     async def send(self, record: Record) -> None: ...
     async def dead_letter(self, letter: DeadLetter) -> None: ...
@@ -48,6 +53,10 @@ class Publisher:
     def congested(self) -> bool:
         """True when streams that may shed should do so rather than wait."""
         return self._sink.congested()
+
+    def on_lost(self, stream: str, listener: LossListener) -> None:
+        """Have ``listener`` told (on the loop) each record of ``stream`` lost for good."""
+        self._sink.on_lost(stream, listener)
 
     def submit(self, record: Record) -> Waiting | None:
         """Hand over one record; None when done, else what to await."""

@@ -56,3 +56,4 @@ class Stage:
     VALIDATE = "validate"
     ENCODE = "encode"
     ROUTE = "route"
+    DELIVER = "deliver"

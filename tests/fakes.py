@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from connector.pipeline import Waiting, settle
+from connector.pipeline import LossListener, Waiting, settle
 from connector.records import DeadLetter, Record
 from connector.sources.ws_session import FrameHandler
 
@@ -22,6 +22,10 @@ class RecordingSink:
         self.dead: list[DeadLetter] = []
         self.changed = asyncio.Event()
         self.is_congested = False
+        self.loss_listeners: dict[str, LossListener] = {}
+
+    def on_lost(self, stream: str, listener: LossListener) -> None:
+        self.loss_listeners[stream] = listener
 
     def congested(self) -> bool:
         return self.is_congested

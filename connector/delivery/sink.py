@@ -12,8 +12,10 @@ acknowledge it:
 * the producer never times a record out by default (``message.timeout.ms=0``),
   so a broker outage only delays records, in order, behind librdkafka's
   own idempotent retries;
-* a record whose delivery still fails is produced again, or after repeated
-  permanent failures sent to the dead-letter topic with the reason;
+* a record whose delivery report fails anyway is dead-lettered in its place
+  and never produced again: producing it again would put it behind later
+  records of its key. The stream's loss listener is told (a depth book then
+  announces a GAP);
 * a fatal producer error (lost idempotence state) replaces the producer and
   re-produces every unacknowledged record from the ledger, in order;
 * a full producer queue makes ``send`` wait, which stops the WebSocket reader
@@ -36,7 +38,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from connector.ops.health import Health
 from connector.ops.metrics import Metrics, TopicInstruments
-from connector.pipeline import Waiting, settle
+from connector.pipeline import LossListener, Waiting, settle
 from connector.records import DeadLetter, Record, Stage
 from connector.venues.errors import Reason
 
@@ -48,8 +50,8 @@ DeliveryCallback = Callable[[KafkaError | None, Message], None]
 AckObserver = Callable[[int, int], None]
 """Told ``(received_ns, acked_ns)`` of every acknowledged record."""
 
-#: Delivery attempts for a record the brokers refuse permanently before it is dead-lettered.
-PERMANENT_FAILURE_ATTEMPTS = 3
+#: Errors ``produce()`` raises for a record no retry can send.
+_REFUSED_LOCALLY = frozenset({KafkaError.MSG_SIZE_TOO_LARGE})
 
 #: Delivery errors that mean the idempotent producer's state is lost: the
 #: producer is replaced and the record re-produced from the ledger, in order.
@@ -112,6 +114,8 @@ class _Pending:
     enqueued: float
     instruments: TopicInstruments
     attempts: int = 0
+    record: Record | None = None
+    """The record this entry encodes; None for a dead letter."""
 
 
 class SinkError(Exception):
@@ -210,6 +214,7 @@ class KafkaSink:
         self._closing = False
         self._congested_at = int(config.queue_max_messages * config.congestion_watermark)
         self._ack_observer: AckObserver | None = None
+        self._loss_listeners: dict[str, LossListener] = {}
         self._kafka_ok = False
         metrics.oldest_undelivered.set_function(self.oldest_undelivered_s)
         metrics.producer_queue.set_function(lambda: float(self.pending))
@@ -235,7 +240,8 @@ class KafkaSink:
         if self._closing:
             return 0
         deadline = self._monotonic() + timeout_s
-        while self.pending and self._monotonic() < deadline:
+        # A spawned task may hold a record between its refusal and its dead letter.
+        while (self.pending or self._tasks) and self._monotonic() < deadline:
             # Re-produce tasks and a rebuild may still be adding to the queue.
             await asyncio.to_thread(self._flush, min(0.5, deadline - self._monotonic()))
         self._closing = True
@@ -272,6 +278,11 @@ class KafkaSink:
         For exact latency percentiles (the benchmark); the histogram only has buckets.
         """
         self._ack_observer = observer
+
+    def on_lost(self, stream: str, listener: LossListener) -> None:
+        """Tell ``listener`` (on the loop) each record of ``stream`` that was dead-lettered
+        instead of delivered, so a source can repair what depends on it."""
+        self._loss_listeners[stream] = listener
 
     # --- state other parts read ------------------------------------------------------
 
@@ -329,6 +340,7 @@ class KafkaSink:
             # fastavro reports schema mismatches as ValueError/TypeError; the
             # record's own text goes to the DLQ, never to the log line.
             raw = json.dumps(record.value, default=str).encode()
+            self._lost(record, Reason.ENCODE_FAILED)
             return self.dead_letter(
                 DeadLetter(
                     record.stream,
@@ -348,6 +360,7 @@ class KafkaSink:
             record.received_ns,
             self._monotonic(),
             instruments,
+            record=record,
         )
         if self._open.is_set():
             try:
@@ -409,6 +422,11 @@ class KafkaSink:
                 if err.code() == KafkaError._FATAL or err.fatal():
                     await asyncio.shield(self._start_rebuild(err.name()))
                     continue
+                if err.code() in _REFUSED_LOCALLY and entry.topic != self._config.dlq_topic:
+                    # Larger than the producer may send: no retry can succeed,
+                    # and nothing of its key was produced after it.
+                    self._refused(entry, err.name())
+                    return
                 # A refusal such as a topic error cached from the last metadata
                 # response: the record is kept and offered again.
                 entry.attempts += 1
@@ -533,43 +551,56 @@ class KafkaSink:
             # Keep the record in the ledger: the rebuild re-produces it in order.
             self._loop.call_soon_threadsafe(self._schedule_rebuild, generation, name)
             return
-        self._loop.call_soon_threadsafe(self._retry, ident, name, err.retriable())
+        self._loop.call_soon_threadsafe(self._retry, ident, name)
 
     # --- recovery (event loop) -------------------------------------------------------
 
-    def _retry(self, ident: int, error: str, retriable: bool) -> None:
-        """Produce a failed record again, or dead-letter one the brokers keep refusing."""
+    def _retry(self, ident: int, error: str) -> None:
+        """Dead-letter a record whose delivery failed; only dead letters are produced again.
+
+        With ``message.timeout.ms=0`` librdkafka retries retriable errors
+        itself, so a failed report means a permanent refusal (or, with a
+        delivery timeout configured, the timeout). Later records of the key
+        may already be acknowledged, so producing this one again would land
+        it behind them: it is dead-lettered in its place instead.
+        """
         with self._ledger_lock:
             entry = self._pending.pop(ident, None)
         if entry is None:
             return
         entry.attempts += 1
-        permanent = not retriable and error != "_MSG_TIMED_OUT"
-        if (
-            permanent
-            and entry.attempts >= PERMANENT_FAILURE_ATTEMPTS
-            and entry.topic != self._config.dlq_topic
-        ):
-            log.error(
-                "brokers refuse a record; dead-lettering it",
-                extra={"topic": entry.topic, "error": error},
+        if entry.topic == self._config.dlq_topic:
+            log.warning(
+                "delivery failed; producing again",
+                extra={"topic": entry.topic, "error": error, "attempt": entry.attempts},
             )
-            letter = DeadLetter(
-                entry.topic,
-                "deliver",
-                "delivery_failed",
-                f"the brokers refused the record {entry.attempts} times ({error})",
-                entry.value,
-                entry.received_ns,
-                key=entry.key.decode("utf-8", "replace"),
-            )
-            self._spawn(self.dead_letter(letter))
+            self._spawn(self._enqueue_again(entry))
             return
-        log.warning(
-            "delivery failed; producing again",
-            extra={"topic": entry.topic, "error": error, "attempt": entry.attempts},
+        self._refused(entry, error)
+
+    def _refused(self, entry: _Pending, error: str) -> None:
+        log.error(
+            "brokers refuse a record; dead-lettering it",
+            extra={"topic": entry.topic, "error": error},
         )
-        self._spawn(self._enqueue_again(entry))
+        letter = DeadLetter(
+            entry.record.stream if entry.record is not None else entry.topic,
+            Stage.DELIVER,
+            Reason.DELIVERY_FAILED,
+            f"the brokers refused the record ({error})",
+            entry.value,
+            entry.received_ns,
+            key=entry.key.decode("utf-8", "replace"),
+        )
+        if entry.record is not None:
+            self._lost(entry.record, Reason.DELIVERY_FAILED)
+        self._spawn(self.dead_letter(letter))
+
+    def _lost(self, record: Record, reason: str) -> None:
+        listener = self._loss_listeners.get(record.stream)
+        if listener is not None and self._loop is not None:
+            # Never inside the caller's step: the source may be mid-way through one.
+            self._loop.call_soon(listener, record, reason)
 
     async def _enqueue_again(self, entry: _Pending) -> None:
         if entry.attempts > 1:

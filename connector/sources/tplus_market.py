@@ -31,7 +31,7 @@ from connector.venues.errors import FrameError
 from connector.venues.tplus import market_data as md
 from connector.venues.tplus import urls
 from connector.venues.tplus.book_sync import BookSync, SyncOutput
-from connector.venues.tplus.market_data import BookLevels
+from connector.venues.tplus.market_data import DEPTH_STREAM, BookLevels
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,7 @@ class DepthHandler:
         self._clock_ns = clock_ns
         self._gate = StepGate()
         self._snapshot_task: asyncio.Task[None] | None = None
+        self._loss_tasks: set[asyncio.Task[None]] = set()
 
     async def on_open(self) -> None:
         await self._gate.wait_open()
@@ -129,6 +130,22 @@ class DepthHandler:
     async def _step_later(self, diff: BookLevels, received_ns: int) -> None:
         await self._gate.wait_open()
         await settle(self._step(diff, received_ns))
+
+    def diff_lost(self, asset: str, reason: str) -> None:
+        """A record of this book will never reach the topic: announce a GAP and resync.
+
+        Called by the sink's loss listener, outside any step; the GAP waits
+        for the gate like any other step, so it never splits one.
+        """
+        if asset != self._asset:
+            return
+        task = asyncio.create_task(self._announce_loss(reason), name=f"depth-lost-{asset}")
+        self._loss_tasks.add(task)
+        task.add_done_callback(self._loss_tasks.discard)
+
+    async def _announce_loss(self, reason: str) -> None:
+        await self._gate.wait_open()
+        await settle(self._emit(self._sync.on_lost(self._clock_ns(), reason)))
 
     async def close(self) -> None:
         self._cancel_snapshot()
@@ -271,9 +288,10 @@ def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
 
     fetch = http_snapshot_fetcher(ctx.http, md.base_url, md.snapshot_timeout_s)
     services: list[Service] = []
+    books: dict[str, DepthHandler] = {}
     for asset in md.assets:
         if md.depth:
-            handler = DepthHandler(
+            handler = books[asset] = DepthHandler(
                 asset,
                 BookSync(asset, step=md.sequence_step, max_buffered=md.max_buffered_diffs),
                 ctx.publisher,
@@ -294,6 +312,14 @@ def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
                     md.websocket,
                 )
             )
+    if books:
+
+        def book_lost(record: Record, reason: str) -> None:
+            book = books.get(record.key)
+            if book is not None:
+                book.diff_lost(record.key, reason)
+
+        ctx.publisher.on_lost(DEPTH_STREAM, book_lost)
     if md.trades:
         services.append(
             ctx.session(

@@ -32,4 +32,5 @@ class Reason:
     UNKNOWN_TYPE = "unknown_type"
     TOO_LARGE = "too_large"
     ENCODE_FAILED = "encode_failed"
+    DELIVERY_FAILED = "delivery_failed"
     BAD_KEY = "bad_key"

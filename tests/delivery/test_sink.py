@@ -128,25 +128,6 @@ async def test_values_that_do_not_fit_the_schema_go_to_the_dlq(rig: Rig, metrics
     )
 
 
-async def test_a_failed_delivery_is_produced_again(rig: Rig, metrics: Metrics) -> None:
-    # A non-retriable broker error fails the delivery report; the sink produces again.
-    rig.cluster.push_request_errors(PRODUCE, [KafkaError.INVALID_RECORD])
-    await rig.sink.send(_trade())
-    got = await asyncio.to_thread(_read, rig, [TOPIC], {TOPIC: 1}, True)
-    assert [r.value["trade_id"] for r in got[TOPIC]] == [122519]
-    await rig.sink.close(5)
-    assert (
-        sample(
-            metrics,
-            "connector_delivery_failures_total",
-            topic=TOPIC,
-            error="INVALID_RECORD",
-        )
-        == 1
-    )
-    assert sample(metrics, "connector_records_delivered_total", topic=TOPIC) == 1
-
-
 def _numbered(n: int) -> Record:
     """Distinct trades with one key, so their order in the partition is checkable."""
     base = _trade()
@@ -266,21 +247,73 @@ async def test_submit_produces_at_once_and_hands_back_a_wait_only_when_full(
     assert [r.value["trade_id"] for r in ordered] == list(range(queue_max + 1))
 
 
-async def test_records_the_brokers_keep_refusing_are_dead_lettered(
+async def test_a_refused_record_is_dead_lettered_in_its_place_and_its_stream_told(
     rig: Rig, metrics: Metrics
 ) -> None:
-    rig.cluster.push_request_errors(PRODUCE, [KafkaError.INVALID_RECORD] * 3)
+    lost: list[tuple[int, str]] = []
+    told = asyncio.Event()
+
+    def listener(record: Record, reason: str) -> None:
+        lost.append((record.value["trade_id"], reason))
+        told.set()
+
+    rig.sink.on_lost(md.TRADES_STREAM, listener)
+    rig.cluster.push_request_errors(PRODUCE, [KafkaError.INVALID_RECORD])
     await rig.sink.send(_numbered(7))
-    got = await asyncio.to_thread(_read, rig, [DLQ], {DLQ: 1}, False)
+    # The refusal fails only the request that carried record 7.
+    await asyncio.wait_for(told.wait(), timeout=10)
+    await rig.sink.send(_numbered(8))
+    got = await asyncio.to_thread(_read, rig, [DLQ, TOPIC], {DLQ: 1, TOPIC: 1}, False)
     (dead,) = got[DLQ]
     assert dead.headers["stage"] == b"deliver"
     assert dead.headers["reason"] == b"delivery_failed"
     assert b"INVALID_RECORD" in dead.headers["detail"]
     assert dead.value[0] == 0  # the Confluent-framed Avro value, kept whole
+    assert dead.key == "1"
+    assert len(got[TOPIC]) == 1  # the refused record was never produced again
+    assert lost == [(7, "delivery_failed")]
+    await rig.sink.close(5)
     assert (
         sample(metrics, "connector_delivery_failures_total", topic=TOPIC, error="INVALID_RECORD")
-        == 3
+        == 1
     )
+    assert sample(metrics, "connector_records_delivered_total", topic=TOPIC) == 1
+
+
+async def test_permanent_refusals_keep_every_keys_order(rig: Rig, metrics: Metrics) -> None:
+    """Refusals mid-stream, three keys: on the topic each key's records stay in order,
+    and every record is on the topic or in the DLQ, exactly once."""
+    keys = ["a", "b", "c"]
+    sent = [
+        Record(md.TRADES_STREAM, keys[n % 3], {**_trade().value, "trade_id": n}, 1)
+        for n in range(600)
+    ]
+    await _send_all(rig.sink, sent[:200])
+    rig.cluster.push_request_errors(PRODUCE, [KafkaError.MSG_SIZE_TOO_LARGE] * 3)
+    await _send_all(rig.sink, sent[200:])
+    assert await rig.sink.close(30) == 0
+    n_dead = int(
+        sample(
+            metrics,
+            "connector_dlq_records_total",
+            stream=TOPIC,
+            stage="deliver",
+            reason="delivery_failed",
+        )
+    )
+    assert n_dead > 0
+    got = await asyncio.to_thread(
+        _read, rig, [DLQ, TOPIC], {DLQ: n_dead, TOPIC: len(sent) - n_dead}, True
+    )
+    for key in keys:
+        on_topic = [
+            r.value["trade_id"] for r in sorted(got[TOPIC], key=lambda r: r.offset) if r.key == key
+        ]
+        dead = [r for r in got[DLQ] if r.key == key]
+        assert on_topic == sorted(on_topic), f"key {key}: order broken on the topic"
+        expected = [r.value["trade_id"] for r in sent if r.key == key]
+        assert len(on_topic) + len(dead) == len(expected), f"key {key}: lost or duplicated"
+        assert set(on_topic) <= set(expected)
 
 
 async def test_oversized_dead_letters_keep_their_head_and_say_so(rig: Rig) -> None:

@@ -192,3 +192,22 @@ async def test_trades_and_klines_handlers_publish_golden_frames(metrics: Metrics
         "connector_event_lag_seconds_count", {"stream": "tplus.trades"}
     )
     assert lag == 3
+
+
+async def test_a_diff_lost_for_good_announces_a_gap_and_resyncs(metrics: Metrics) -> None:
+    sink = RecordingSink()
+    venue = FlakyVenue(failures=0)
+    handler = _handler(venue, metrics, sink)
+    await handler.on_open()
+    for line in frames("tplus", "depth.jsonl"):
+        await handle_frame(handler, line, 5)
+    await sink.wait_for(4)
+    lost = sink.records[2]  # as the sink reports a diff the brokers refused
+    handler.diff_lost("2", "delivery_failed")  # another book's loss: not this one's
+    handler.diff_lost(lost.key, "delivery_failed")
+    await sink.wait_for(6)
+    gap, snapshot = sink.records[4:6]
+    assert gap.value["kind"] == "GAP" and gap.value["gap_reason"] == "delivery_failed"
+    assert snapshot.value["kind"] == "SNAPSHOT"
+    assert venue.calls == 2
+    await handler.close()

@@ -35,6 +35,8 @@ class GapReason:
     SEQUENCE_GAP = "sequence_gap"
     DISCONNECTED = "disconnected"
     BACKPRESSURE = "backpressure"
+    DELIVERY_FAILED = "delivery_failed"
+    RESTART = "restart"
 
 
 class ResyncReason:
@@ -120,6 +122,31 @@ class BookSync:
             )
         self.state = SyncState.SHEDDING
         self._buffer.clear()
+        return out
+
+    def on_lost(self, received_ns: int, reason: str) -> SyncOutput:
+        """A record of this book will never reach the topic (the brokers refused it).
+
+        A live book announces a GAP and resyncs; in any other state a GAP was
+        already published after the lost record, and the next SNAPSHOT
+        repairs the book anyway.
+        """
+        out = SyncOutput()
+        if self.state is not SyncState.LIVE:
+            return out
+        assert self.last_sequence is not None
+        out.records.append(
+            depth_record(
+                "GAP",
+                self.asset,
+                received_ns,
+                gap_expected=self.last_sequence + self.step,
+                gap_reason=reason,
+            )
+        )
+        self.state = SyncState.AWAITING_SNAPSHOT
+        self._buffer.clear()
+        out.request_snapshot = ResyncReason.GAP
         return out
 
     def step_live(self, diff: BookLevels, received_ns: int) -> Record | None:

@@ -284,3 +284,19 @@ def test_the_live_fast_path_leaves_every_other_case_to_on_diff() -> None:
     record = sync.step_live(diff(11), 4)
     assert record is not None and record.value["sequence_number"] == 11
     assert sync.last_sequence == 11
+
+
+def test_a_lost_record_on_a_live_book_announces_a_gap_and_resyncs() -> None:
+    sync = BookSync("1")
+    sync.on_connected()
+    assert sync.on_lost(NS, "delivery_failed").records == []  # not live: nothing to announce
+    sync.on_snapshot(diff(3), NS)
+    sync.on_diff(diff(4), NS)
+    out = sync.on_lost(NS, "delivery_failed")
+    (gap,) = out.records
+    assert gap.value["kind"] == "GAP" and gap.value["gap_reason"] == "delivery_failed"
+    assert gap.value["gap_expected"] == 5
+    assert out.request_snapshot == ResyncReason.GAP and sync.state is SyncState.AWAITING_SNAPSHOT
+    assert sync.on_lost(NS, "delivery_failed").records == []  # one GAP per loss of continuity
+    sync.on_diff(diff(5), NS)
+    assert kinds(sync.on_snapshot(diff(4), NS).records) == [("SNAPSHOT", 4), ("DIFF", 5)]
