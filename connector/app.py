@@ -36,6 +36,7 @@ from connector.delivery.sink import (
     producer_config,
     producer_factory,
 )
+from connector.delivery.spool import Spool, SpoolError
 from connector.governance import catalog
 from connector.ops.health import Health
 from connector.ops.http_server import OpsServer
@@ -99,12 +100,14 @@ class Connector:
             self.health.set("schemas", True, "")
             if s.kafka.create_topics:
                 await asyncio.to_thread(self._create_topics, [*topics.values(), s.kafka.dlq_topic])
-            sink = self._build_sink(client, topics)
+            spool = await self._open_spool()
+            sink = self._build_sink(client, topics, spool)
             await sink.start()
             host = "127.0.0.1" if s.metrics.host in ("0.0.0.0", "") else s.metrics.host
             if on_started is not None:
                 on_started(RuntimeInfo(f"http://{host}:{port}/metrics", schema_ids))
-            remaining = await self._run_sources(sink, stop)
+            restarted = spool is not None and spool.restarted
+            remaining = await self._run_sources(sink, stop, restarted)
         finally:
             client.close()
             await ops.stop()
@@ -166,7 +169,26 @@ class Connector:
                     continue
                 log.warning("topic not created", extra={"topic": name, "error": err.name()})
 
-    def _build_sink(self, client: SchemaRegistryClient, topics: dict[str, str]) -> KafkaSink:
+    async def _open_spool(self) -> Spool | None:
+        s = self.settings.spool
+        if not s.enabled:
+            return None
+        try:
+            return await asyncio.to_thread(
+                Spool.open,
+                s.path,
+                self.settings.name,
+                max_bytes=s.max_bytes,
+                market_level=s.sync.market_data,
+                account_level=s.sync.account,
+                metrics=self.metrics,
+            )
+        except SpoolError as exc:
+            raise StartupError(str(exc)) from None
+
+    def _build_sink(
+        self, client: SchemaRegistryClient, topics: dict[str, str], spool: Spool | None
+    ) -> KafkaSink:
         s = self.settings
         encoders: dict[str, Encoder] = {
             stream: AvroEncoder(
@@ -196,11 +218,13 @@ class Connector:
                 queue_max_messages=s.kafka.queue_max_messages,
                 congestion_watermark=s.kafka.congestion_watermark,
                 dlq_max_bytes=s.kafka.dlq_max_bytes,
+                spool_shed_watermark=s.spool.shed_watermark,
             ),
             encoders,
             self.metrics,
             self.health,
             self._clock_ns,
+            spool=spool,
         )
 
     def _services(self, ctx: SourceContext) -> list[Service]:
@@ -212,11 +236,18 @@ class Connector:
             *tastytrade_account.build(s.tastytrade.account_streamer, ctx),
         ]
 
-    async def _run_sources(self, sink: KafkaSink, stop: asyncio.Event) -> int:
+    async def _run_sources(self, sink: KafkaSink, stop: asyncio.Event, restarted: bool) -> int:
         publisher = Publisher(sink, self.metrics)
         async with httpx.AsyncClient(timeout=10.0) as http:
             ctx = SourceContext(
-                publisher, self.metrics, self.health, http, self._rng, self._clock_ns, self._environ
+                publisher,
+                self.metrics,
+                self.health,
+                http,
+                self._rng,
+                self._clock_ns,
+                self._environ,
+                restarted=restarted,
             )
             try:
                 services = self._services(ctx)

@@ -86,6 +86,10 @@ def _install_stop(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
+#: ``connector run`` stopped on request but purged records it could not deliver (no spool).
+EXIT_RECORDS_LOST = 3
+
+
 def _run(config: Path) -> int:
     from connector.app import Connector, StartupError
     from connector.delivery.serde import SchemaSetupError
@@ -104,10 +108,10 @@ def _run(config: Path) -> int:
         remaining = await Connector(settings, environ=os.environ).run(
             stop, on_started=lambda _info: process_policy.apply_after_startup()
         )
-        # A requested stop is a clean exit even when the grace period ran out;
-        # the count was logged and is in the delivery contract.
+        # With a spool, what the grace did not flush stays in it: nothing is lost.
+        # Without one, the purged records are lost, and the exit code says so.
         log.info("stopped", extra={"unflushed_records": remaining})
-        return 0
+        return 0 if remaining == 0 else EXIT_RECORDS_LOST
 
     try:
         return asyncio.run(main())

@@ -67,6 +67,9 @@ def dev_settings(
             "metrics": {"host": "127.0.0.1", "port": metrics_port},
             "logging": {"level": "INFO", "json_format": False},
             "shutdown_grace_s": 10,
+            # Each dev run has a fresh cluster and registry: a spool left by an earlier
+            # run would replay records framed with another registry's schema ids.
+            "spool": {"enabled": False},
             "tplus": {
                 "market_data": {
                     "base_url": venue_url,

@@ -23,8 +23,8 @@ async def settle(waiting: Awaitable[object] | None) -> None:
         await waiting
 
 
-LossListener = Callable[[Record, str], None]
-"""Told a record that will never reach its topic, and why (it was dead-lettered instead)."""
+LossListener = Callable[[str, str], None]
+"""Told the key of a record that will never reach its topic, and why (it was dead-lettered)."""
 
 
 class RecordSink(Protocol):

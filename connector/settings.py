@@ -429,6 +429,35 @@ class KafkaSettings(_Model):
         return self
 
 
+SyncLevel = Literal["off", "normal", "full"]
+
+
+class SpoolSyncSettings(_Model):
+    """SQLite ``synchronous`` per stream class: ``full`` survives an OS crash, ``normal`` a
+    process crash (WAL mode), ``off`` neither once the OS loses its buffers."""
+
+    account: SyncLevel = "full"
+    market_data: SyncLevel = "normal"
+
+
+class SpoolSettings(_Model):
+    """The local store every accepted record is written to until the brokers acknowledge it."""
+
+    enabled: bool = True
+    path: str = Field(
+        "/var/lib/connector/spool",
+        min_length=1,
+        description="Directory of the spool; the file is <path>/<name>.sqlite.",
+    )
+    max_bytes: int = Field(
+        1 << 30, ge=1 << 20, description="Disk budget for spooled records (keys, values)."
+    )
+    shed_watermark: float = Field(
+        0.9, gt=0, lt=1, description="Fill at which market data sheds (account streams wait at 1)."
+    )
+    sync: SpoolSyncSettings = SpoolSyncSettings()
+
+
 class SchemaRegistrySettings(_Model):
     """The Confluent-compatible registry that holds the value schemas."""
 
@@ -458,6 +487,7 @@ class Settings(_Model):
 
     name: str = Field("connector", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     kafka: KafkaSettings = KafkaSettings()
+    spool: SpoolSettings = SpoolSettings()
     schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()

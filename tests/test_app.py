@@ -39,6 +39,7 @@ def _settings(cluster: MockCluster, registry_url: str, **overrides: Any) -> Sett
         "kafka": {"bootstrap_servers": cluster.bootstrap_servers},
         "schema_registry": {"url": registry_url, "startup_timeout_s": 20},
         "metrics": {"host": "127.0.0.1", "port": 0},
+        "spool": {"enabled": False},  # start-up only; the spool has its own tests
         # No venue is needed to test start-up: point it at a closed port.
         "tplus": {
             "market_data": {

@@ -28,6 +28,7 @@ from connector.bench.frames import ACCOUNT
 from connector.bench.meter import Meter
 from connector.delivery.serde import registry_client
 from connector.delivery.sink import KafkaSink, producer_config
+from connector.delivery.spool import Spool
 from connector.governance.catalog import schema_text
 from connector.ops import process_policy
 from connector.settings import SchemaRegistrySettings, Settings, parse_settings
@@ -69,6 +70,8 @@ class VariantSpec:
     """Events per stream before ``events``, sent and delivered but not measured."""
     linger_ms: int = 1
     compression: str = "lz4"
+    spool_dir: str | None = None
+    """The connector's spool directory (a fresh one per run); None runs it without a spool."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -105,6 +108,7 @@ def connector_settings(spec: VariantSpec) -> Settings:
         "metrics": {"host": "127.0.0.1", "port": 0},
         "logging": {"level": "WARNING", "json_format": False},
         "shutdown_grace_s": 10,
+        "spool": {"enabled": spec.spool_dir is not None, "path": spec.spool_dir or "unused"},
         "tplus": {
             "market_data": {
                 "enabled": spec.stream == DEPTH,
@@ -140,11 +144,11 @@ class _MeteredConnector(Connector):
         )
         self._meter = meter
 
-    def _build_sink(self, client: Any, topics: dict[str, str]) -> KafkaSink:
+    def _build_sink(self, client: Any, topics: dict[str, str], spool: Spool | None) -> KafkaSink:
         # The sink reads the clock at acknowledgements: those are not receive readings.
         meter_clock, self._clock_ns = self._clock_ns, time.time_ns
         try:
-            sink = super()._build_sink(client, topics)
+            sink = super()._build_sink(client, topics, spool)
         finally:
             self._clock_ns = meter_clock
         sink.observe_acks(self._meter.ack)

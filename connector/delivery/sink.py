@@ -36,6 +36,17 @@ from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from connector.delivery.backlog import Backlog
+from connector.delivery.shedding import Shedding
+from connector.delivery.spool import (
+    Headers,
+    Spool,
+    SpooledRecord,
+    decode_headers,
+    encode_headers,
+    row_size,
+)
+from connector.delivery.stream_class import StreamClass, stream_class
 from connector.ops.health import Health
 from connector.ops.metrics import Metrics, TopicInstruments
 from connector.pipeline import LossListener, Waiting, settle
@@ -45,7 +56,6 @@ from connector.venues.errors import Reason
 log = logging.getLogger(__name__)
 
 Encoder = Callable[[dict[str, Any]], bytes]
-Headers = list[tuple[str, str | bytes | None]]
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
 AckObserver = Callable[[int, int], None]
 """Told ``(received_ns, acked_ns)`` of every acknowledged record."""
@@ -100,6 +110,7 @@ class SinkConfig:
     queue_max_messages: int = 100_000
     congestion_watermark: float = 0.9
     dlq_max_bytes: int = 900_000
+    spool_shed_watermark: float = 0.9
 
 
 @dataclass(slots=True)
@@ -114,8 +125,11 @@ class _Pending:
     enqueued: float
     instruments: TopicInstruments
     attempts: int = 0
-    record: Record | None = None
-    """The record this entry encodes; None for a dead letter."""
+    stream: str | None = None
+    """The stream of the record this entry encodes; None for a dead letter."""
+    seq: int | None = None
+    """Its row in the spool, deleted on acknowledgement; None without a spool."""
+    size: int = 0
 
 
 class SinkError(Exception):
@@ -182,8 +196,16 @@ class KafkaSink:
         health: Health,
         clock_ns: Callable[[], int] = time.time_ns,
         monotonic: Callable[[], float] = time.monotonic,
+        spool: Spool | None = None,
     ) -> None:
         self._factory = factory
+        self._spool = spool
+        self._backlog = Backlog(spool, spool.held) if spool is not None else None
+        self._drain: asyncio.Task[None] | None = None
+        self._shedding = Shedding(self.dead_letter, metrics, clock_ns)
+        self._shed_at = (
+            int(spool.max_bytes * config.spool_shed_watermark) if spool is not None else 0
+        )
         self._config = config
         self._metrics = metrics
         self._health = health
@@ -227,18 +249,34 @@ class KafkaSink:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
         self._thread.start()
+        if self._spool is not None and self._backlog is not None:
+            self._spool.start(self._loop)
+            if self._backlog.lanes:
+                log.info(
+                    "draining the spool before new records of its streams",
+                    extra={"count": self._spool.records, "streams": self._backlog.lanes},
+                )
+            self._drain = asyncio.create_task(
+                self._backlog.drain(self._produce_spooled), name="spool-drain"
+            )
         self._kafka_health(False, "connecting")
         await asyncio.to_thread(self._producer.list_topics, None, metadata_timeout_s)
         self._kafka_health(True, "")
 
     async def close(self, timeout_s: float) -> int:
-        """Flush within ``timeout_s``; return how many records were left undelivered.
+        """Flush within ``timeout_s``; return how many records were lost.
 
-        Records still unacknowledged after the grace period are purged (so
-        closing cannot hang on an unreachable cluster) and reported by count.
+        Records still unacknowledged after the grace period are purged from
+        the producer (so closing cannot hang on an unreachable cluster). With
+        a spool they stay in it for the next start and nothing is lost;
+        without one they are lost, counted and logged.
         """
         if self._closing:
             return 0
+        if self._drain is not None:
+            # What only the spool holds stays there; the grace is for what the producer has.
+            self._drain.cancel()
+            await asyncio.gather(self._drain, return_exceptions=True)
         deadline = self._monotonic() + timeout_s
         # A spawned task may hold a record between its refusal and its dead letter.
         while (self.pending or self._tasks) and self._monotonic() < deadline:
@@ -247,7 +285,6 @@ class KafkaSink:
         self._closing = True
         remaining = self.pending
         if remaining:
-            log.error("records left undelivered at shutdown", extra={"count": remaining})
             with self._producer_lock:
                 self._producer.purge(True, True, False)
         for task in list(self._tasks):
@@ -256,6 +293,17 @@ class KafkaSink:
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
         await asyncio.to_thread(self._producer.close)
+        if self._spool is not None:
+            await self._spool.close()
+            if self._spool.records:
+                log.info(
+                    "records left in the spool for the next start",
+                    extra={"count": self._spool.records},
+                )
+            return 0
+        if remaining:
+            log.error("records left undelivered at shutdown", extra={"count": remaining})
+            self._metrics.records_purged.inc(remaining)
         return remaining
 
     def _flush(self, timeout_s: float) -> None:
@@ -293,7 +341,10 @@ class KafkaSink:
             return len(self._pending)
 
     def congested(self) -> bool:
-        """True when the producer queue is nearly full: sources that may shed should."""
+        """True when the spool (without one, the producer queue) is nearly full:
+        sources that may shed should."""
+        if self._spool is not None:
+            return self._spool.used_bytes >= self._shed_at
         # Asked for every depth diff; len() of the ledger needs no lock to be read.
         return len(self._pending) >= self._congested_at
 
@@ -340,7 +391,7 @@ class KafkaSink:
             # fastavro reports schema mismatches as ValueError/TypeError; the
             # record's own text goes to the DLQ, never to the log line.
             raw = json.dumps(record.value, default=str).encode()
-            self._lost(record, Reason.ENCODE_FAILED)
+            self._lost(record.stream, record.key, Reason.ENCODE_FAILED)
             return self.dead_letter(
                 DeadLetter(
                     record.stream,
@@ -352,6 +403,16 @@ class KafkaSink:
                     key=record.key,
                 )
             )
+        if self._spool is not None:
+            return self._accept(
+                record.stream,
+                topic,
+                record.key.encode("utf-8"),
+                value,
+                None,
+                record.received_ns,
+                instruments,
+            )
         entry = _Pending(
             topic,
             record.key.encode("utf-8"),
@@ -360,7 +421,7 @@ class KafkaSink:
             record.received_ns,
             self._monotonic(),
             instruments,
-            record=record,
+            stream=record.stream,
         )
         if self._open.is_set():
             try:
@@ -390,6 +451,21 @@ class KafkaSink:
             raw = raw[: self._config.dlq_max_bytes]
         self._metrics.dlq_records.labels(letter.stream, letter.stage, letter.reason).inc()
         key = letter.key.encode() if letter.key is not None else letter.stream.encode()
+        if self._spool is not None:
+            instruments = self._metrics.topic(self._config.dlq_topic)
+            await settle(
+                self._accept(
+                    letter.stream,
+                    self._config.dlq_topic,
+                    key,
+                    raw,
+                    headers,
+                    letter.received_ns,
+                    instruments,
+                    marker=True,
+                )
+            )
+            return
         await self._enqueue(
             _Pending(
                 self._config.dlq_topic,
@@ -401,6 +477,117 @@ class KafkaSink:
                 self._metrics.topic(self._config.dlq_topic),
             )
         )
+
+    # --- the spool ---------------------------------------------------------------------
+
+    def _accept(
+        self,
+        stream: str,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: Headers | None,
+        received_ns: int,
+        instruments: TopicInstruments,
+        *,
+        marker: bool = False,
+    ) -> Waiting | None:
+        """Spool one record, then produce it now or leave it to the drain.
+
+        Returns what the caller must await before reading on: an account
+        record's commit, or room in a full spool. Dead letters and GAPs
+        (``marker``) are accepted whatever the fill: they say what was lost.
+        """
+        assert self._spool is not None and self._backlog is not None
+        kind = stream_class(stream)
+        if not marker:
+            if kind is StreamClass.MARKET:
+                if self._spool.used_bytes >= self._shed_at:
+                    self._shedding.shed(stream)
+                    return None
+                self._shedding.resumed(stream)
+            elif kind is StreamClass.ACCOUNT and self._spool.used_bytes >= self._spool.max_bytes:
+                return self._wait_for_room(stream, topic, key, value, received_ns, instruments)
+        stored = encode_headers(headers)
+        seq, committed = self._spool.append(
+            stream, topic, key, value, stored, received_ns, account=kind is StreamClass.ACCOUNT
+        )
+        if self._backlog.holds(stream) or not self._open.is_set():
+            self._backlog.spooled(stream, seq)
+        else:
+            entry = self._spooled_entry(
+                stream, seq, topic, key, value, headers, stored, received_ns, instruments
+            )
+            try:
+                self._produce(entry)
+                self._produced(entry)
+            except (BufferError, KafkaException):
+                # The producer cannot take it now: the stream's records wait in the spool.
+                self._backlog.spooled(stream, seq)
+        return None if committed is None else _settle_future(committed)
+
+    def _spooled_entry(
+        self,
+        stream: str,
+        seq: int,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: Headers | None,
+        stored: bytes | None,
+        received_ns: int,
+        instruments: TopicInstruments,
+    ) -> _Pending:
+        # A stable id across restarts: consumers drop the duplicates a crash can cause.
+        event_id = f"{self._config.connector_name}:{seq}".encode()
+        return _Pending(
+            topic,
+            key,
+            value,
+            [*(headers or ()), ("event_id", event_id)],
+            received_ns,
+            self._monotonic(),
+            instruments,
+            stream=stream if topic != self._config.dlq_topic else None,
+            seq=seq,
+            size=row_size(key, value, stored),
+        )
+
+    async def _wait_for_room(
+        self,
+        stream: str,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        received_ns: int,
+        instruments: TopicInstruments,
+    ) -> None:
+        """An account record at a full spool: its reader waits (never sheds) for room."""
+        assert self._spool is not None
+        log.warning("spool full; an account stream waits for room", extra={"stream": stream})
+        while self._spool.used_bytes >= self._spool.max_bytes:
+            self._space.clear()
+            try:
+                await asyncio.wait_for(self._space.wait(), timeout=1.0)
+            except TimeoutError:
+                continue
+        await settle(self._accept(stream, topic, key, value, None, received_ns, instruments))
+
+    async def _produce_spooled(self, row: SpooledRecord) -> None:
+        """The drain's hand-over: one row of a lane, to the producer, waiting for room."""
+        dlq = row.topic == self._config.dlq_topic
+        entry = self._spooled_entry(
+            row.stream,
+            row.seq,
+            row.topic,
+            row.key,
+            row.value,
+            decode_headers(row.headers) if dlq else None,
+            row.headers,
+            row.received_ns,
+            self._metrics.topic(row.topic),
+        )
+        await self._enqueue(entry)
 
     async def _enqueue(self, entry: _Pending) -> None:
         if self._closing:
@@ -530,6 +717,8 @@ class KafkaSink:
                 entry = self._pending.pop(ident, None)
                 if entry is None:
                     return
+                if entry.seq is not None and self._spool is not None:
+                    self._spool.delete(entry.seq, entry.size)
                 instruments = entry.instruments
                 instruments.delivered.value += 1
                 instruments.latency.observe(max(0.0, (now_ns - entry.received_ns) / 1e9))
@@ -584,7 +773,7 @@ class KafkaSink:
             extra={"topic": entry.topic, "error": error},
         )
         letter = DeadLetter(
-            entry.record.stream if entry.record is not None else entry.topic,
+            entry.stream or entry.topic,
             Stage.DELIVER,
             Reason.DELIVERY_FAILED,
             f"the brokers refused the record ({error})",
@@ -592,15 +781,21 @@ class KafkaSink:
             entry.received_ns,
             key=entry.key.decode("utf-8", "replace"),
         )
-        if entry.record is not None:
-            self._lost(entry.record, Reason.DELIVERY_FAILED)
-        self._spawn(self.dead_letter(letter))
+        if entry.stream is not None:
+            self._lost(entry.stream, letter.key or "", Reason.DELIVERY_FAILED)
+        self._spawn(self._replace_with(letter, entry))
 
-    def _lost(self, record: Record, reason: str) -> None:
-        listener = self._loss_listeners.get(record.stream)
+    async def _replace_with(self, letter: DeadLetter, entry: _Pending) -> None:
+        """Dead-letter a refused record, then free its spool row (a crash between: replayed)."""
+        await self.dead_letter(letter)
+        if entry.seq is not None and self._spool is not None:
+            self._spool.delete(entry.seq, entry.size)
+
+    def _lost(self, stream: str, key: str, reason: str) -> None:
+        listener = self._loss_listeners.get(stream)
         if listener is not None and self._loop is not None:
             # Never inside the caller's step: the source may be mid-way through one.
-            self._loop.call_soon(listener, record, reason)
+            self._loop.call_soon(listener, key, reason)
 
     async def _enqueue_again(self, entry: _Pending) -> None:
         if entry.attempts > 1:
@@ -658,3 +853,7 @@ class KafkaSink:
             producer.close()
         except (KafkaException, RuntimeError) as exc:
             log.warning("closing the failed producer raised", extra={"error": str(exc)})
+
+
+async def _settle_future(future: asyncio.Future[None]) -> None:
+    await future

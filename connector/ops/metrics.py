@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from threading import Lock
 from typing import Generic, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Metric
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Metric
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
@@ -361,6 +361,43 @@ class Metrics:
         self.ready = Gauge(
             "connector_ready",
             "1 when the connector reports ready on /readyz.",
+            registry=registry,
+        )
+        self.spool_bytes = Gauge(
+            "connector_spool_bytes",
+            "Bytes of records held in the durable spool (keys, values, headers).",
+            registry=registry,
+        )
+        self.spool_budget_bytes = Gauge(
+            "connector_spool_budget_bytes",
+            "spool.max_bytes: the disk budget of the spool.",
+            registry=registry,
+        )
+        self.spool_records = Gauge(
+            "connector_spool_records",
+            "Records held in the durable spool (not yet acknowledged by the brokers).",
+            registry=registry,
+        )
+        self.spool_oldest = Gauge(
+            "connector_spool_oldest_seconds",
+            "Age of the oldest record in the spool (receive time to now).",
+            registry=registry,
+        )
+        self.spool_append = Histogram(
+            "connector_spool_append_seconds",
+            "Per spool batch: from its oldest record being handed over to its commit.",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.spool_fsync = Histogram(
+            "connector_spool_fsync_seconds",
+            "Duration of spool commits made with synchronous=FULL (an fsync each).",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.records_purged = Counter(
+            "connector_records_purged",
+            "Records dropped unacknowledged at shutdown (only without a spool).",
             registry=registry,
         )
         self.last_message = _LastMessageCollector(clock)

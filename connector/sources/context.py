@@ -90,6 +90,8 @@ class SourceContext:
     clock_ns: Callable[[], int]
     environ: Mapping[str, str] = field(default_factory=dict)
     """Where SecretRefs naming environment variables are resolved."""
+    restarted: bool = False
+    """A previous process ran with this spool: books announce a GAP before their first SNAPSHOT."""
 
     def child_rng(self) -> random.Random:
         """An independent generator, so jitter differs between connections."""

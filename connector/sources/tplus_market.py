@@ -293,7 +293,12 @@ def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
         if md.depth:
             handler = books[asset] = DepthHandler(
                 asset,
-                BookSync(asset, step=md.sequence_step, max_buffered=md.max_buffered_diffs),
+                BookSync(
+                    asset,
+                    step=md.sequence_step,
+                    max_buffered=md.max_buffered_diffs,
+                    restarted=ctx.restarted,
+                ),
                 ctx.publisher,
                 fetch,
                 ctx.metrics,
@@ -314,10 +319,10 @@ def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
             )
     if books:
 
-        def book_lost(record: Record, reason: str) -> None:
-            book = books.get(record.key)
+        def book_lost(asset: str, reason: str) -> None:
+            book = books.get(asset)
             if book is not None:
-                book.diff_lost(record.key, reason)
+                book.diff_lost(asset, reason)
 
         ctx.publisher.on_lost(DEPTH_STREAM, book_lost)
     if md.trades:

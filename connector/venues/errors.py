@@ -33,4 +33,6 @@ class Reason:
     TOO_LARGE = "too_large"
     ENCODE_FAILED = "encode_failed"
     DELIVERY_FAILED = "delivery_failed"
+    SPOOL_FULL = "spool_full"
+    CONNECTION_DROPPED_UNREAD = "connection_dropped_unread"
     BAD_KEY = "bad_key"

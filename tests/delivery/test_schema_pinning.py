@@ -57,6 +57,7 @@ def _settings(bootstrap: str, registry_url: str) -> Settings:
             "kafka": {"bootstrap_servers": bootstrap},
             "schema_registry": {"url": registry_url, "auto_register": False},
             "metrics": {"host": "127.0.0.1", "port": 0},
+            "spool": {"enabled": False},
             "tplus": {"market_data": {"base_url": "http://127.0.0.1:9", "assets": ["1"]}},
         }
     )

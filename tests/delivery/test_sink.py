@@ -250,11 +250,11 @@ async def test_submit_produces_at_once_and_hands_back_a_wait_only_when_full(
 async def test_a_refused_record_is_dead_lettered_in_its_place_and_its_stream_told(
     rig: Rig, metrics: Metrics
 ) -> None:
-    lost: list[tuple[int, str]] = []
+    lost: list[tuple[str, str]] = []
     told = asyncio.Event()
 
-    def listener(record: Record, reason: str) -> None:
-        lost.append((record.value["trade_id"], reason))
+    def listener(key: str, reason: str) -> None:
+        lost.append((key, reason))
         told.set()
 
     rig.sink.on_lost(md.TRADES_STREAM, listener)
@@ -271,7 +271,7 @@ async def test_a_refused_record_is_dead_lettered_in_its_place_and_its_stream_tol
     assert dead.value[0] == 0  # the Confluent-framed Avro value, kept whole
     assert dead.key == "1"
     assert len(got[TOPIC]) == 1  # the refused record was never produced again
-    assert lost == [(7, "delivery_failed")]
+    assert lost == [("1", "delivery_failed")]
     await rig.sink.close(5)
     assert (
         sample(metrics, "connector_delivery_failures_total", topic=TOPIC, error="INVALID_RECORD")

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,7 +52,9 @@ class Stack:
         return metric_value(self.connector, name, **labels)
 
 
-def _settings(bootstrap: str, registry_url: str, sim: TplusOmsSimulator) -> Settings:
+def _settings(
+    bootstrap: str, registry_url: str, sim: TplusOmsSimulator, spool_dir: Path
+) -> Settings:
     oms = oms_sim.connector_section(sim)
     oms["websocket"] = {"backoff": {"initial_s": 0.02, "max_s": 0.1}}
     return parse_settings(
@@ -60,13 +63,14 @@ def _settings(bootstrap: str, registry_url: str, sim: TplusOmsSimulator) -> Sett
             "kafka": {"bootstrap_servers": bootstrap, "linger_ms": 2},
             "schema_registry": {"url": registry_url},
             "metrics": {"host": "127.0.0.1", "port": 0},
+            "spool": {"path": str(spool_dir)},
             "tplus": {"market_data": {"enabled": False}, "oms": oms},
         }
     )
 
 
 @pytest.fixture
-async def stack() -> AsyncIterator[Stack]:
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     with MockCluster(brokers=3) as cluster, RegistryServer() as registry:
         registry_url = registry.start()
         for topic in (ORDERS, TRADES, DLQ):
@@ -76,7 +80,7 @@ async def stack() -> AsyncIterator[Stack]:
         sim.pause()
         for _ in range(30):
             sim.step()  # history before the connector starts: only a baseline can tell it
-        settings = _settings(cluster.bootstrap_servers, registry_url, sim)
+        settings = _settings(cluster.bootstrap_servers, registry_url, sim, tmp_path)
         connector = Connector(settings, environ=oms_sim.connector_environ(sim))
         try:
             async with running_connector(connector) as info:

@@ -63,8 +63,12 @@ class SyncOutput:
 class BookSync:
     """Sequences one asset's depth stream against REST snapshots."""
 
-    def __init__(self, asset: str, *, step: int = 1, max_buffered: int = 10_000) -> None:
+    def __init__(
+        self, asset: str, *, step: int = 1, max_buffered: int = 10_000, restarted: bool = False
+    ) -> None:
         self.asset = asset
+        self._announce_restart = restarted
+        """Before this process's first SNAPSHOT: a GAP for what the last process missed."""
         self.step = step
         self.max_buffered = max_buffered
         self.state = SyncState.DISCONNECTED
@@ -232,6 +236,11 @@ class BookSync:
         if self._buffer and self._buffer[0][0].sequence_number > snap_seq + self.step:
             out.request_snapshot = ResyncReason.STALE_SNAPSHOT
             return out
+        if self._announce_restart:
+            self._announce_restart = False
+            out.records.append(
+                depth_record("GAP", self.asset, received_ns, gap_reason=GapReason.RESTART)
+            )
         out.records.append(depth_record("SNAPSHOT", self.asset, received_ns, snapshot))
         self.state = SyncState.LIVE
         self.last_sequence = snap_seq

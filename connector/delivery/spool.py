@@ -1,0 +1,376 @@
+"""The durable spool: every accepted record on local disk until the brokers acknowledge it.
+
+A WebSocket cannot be replayed, so the only durable point is one the
+connector makes. Records are rows of one SQLite table (standard library
+``sqlite3``, WAL mode) keyed by a sequence number that only grows; a row is
+deleted when its record is acknowledged, so what the file holds after a
+crash is exactly what may not have reached Kafka.
+
+One writer thread owns the connection. The event loop only puts operations
+on a queue (appends, deletions, reads) and never runs SQLite itself; the
+thread applies everything queued so far as one transaction, so writes batch
+by themselves as load grows. A batch holding an account record commits with
+``synchronous=FULL`` (an fsync per batch), others with the market-data level
+(``NORMAL`` by default: survives a process crash, not an OS crash). Reads go
+through the same queue, so a read sees every append handed over before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from connector.ops.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+SyncLevel = Literal["off", "normal", "full"]
+_LEVELS: dict[str, int] = {"off": 0, "normal": 1, "full": 2}
+_LEVEL_NAMES = ("OFF", "NORMAL", "FULL")
+
+#: Bytes a row costs beyond its key, value and headers (sequence, names, times, b-tree).
+ROW_OVERHEAD = 64
+#: Most operations one transaction applies.
+BATCH_MAX = 5000
+#: Wait before a batch that failed (disk full, I/O error) is tried again.
+RETRY_S = 1.0
+
+Headers = list[tuple[str, str | bytes | None]]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY,
+    stream TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    key BLOB NOT NULL,
+    value BLOB NOT NULL,
+    headers BLOB,
+    received_ns INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_by_stream ON records (stream, seq);
+"""
+
+
+class SpoolError(Exception):
+    """The spool file cannot be opened or used; the message names the path."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledRecord:
+    """One row: a record as it will be produced, and the sequence number that names it."""
+
+    seq: int
+    stream: str
+    topic: str
+    key: bytes
+    value: bytes
+    headers: bytes | None
+    received_ns: int
+
+    @property
+    def size(self) -> int:
+        return row_size(self.key, self.value, self.headers)
+
+
+def row_size(key: bytes, value: bytes, headers: bytes | None) -> int:
+    """What a row counts against ``spool.max_bytes``."""
+    return len(key) + len(value) + (len(headers) if headers else 0) + ROW_OVERHEAD
+
+
+def encode_headers(headers: Headers | None) -> bytes | None:
+    """Kafka headers as stored: JSON pairs of name and hex value (a value may be any bytes)."""
+    if not headers:
+        return None
+    pairs = [
+        [k, None if v is None else (v.encode() if isinstance(v, str) else v).hex()]
+        for k, v in headers
+    ]
+    return json.dumps(pairs, separators=(",", ":")).encode()
+
+
+def decode_headers(stored: bytes | None) -> Headers:
+    if not stored:
+        return []
+    return [(k, None if v is None else bytes.fromhex(v)) for k, v in json.loads(stored)]
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What a previous process left in the spool for one stream."""
+
+    first_seq: int
+    last_seq: int
+
+
+class Spool:
+    """The spool file, its writer thread and its accounting. Build with :meth:`open`."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        reader: sqlite3.Connection,
+        path: Path,
+        *,
+        max_bytes: int,
+        market_level: SyncLevel,
+        account_level: SyncLevel,
+        metrics: Metrics,
+        existed: bool,
+    ) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.restarted = existed
+        """True when the file was there before this process: a previous one ran."""
+        self._conn = conn
+        self._reader = reader
+        self._reader_lock = threading.Lock()
+        self._market_level = _LEVELS[market_level]
+        self._account_level = _LEVELS[account_level]
+        self._metrics = metrics
+        self._ops: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._accounting = threading.Lock()
+        count, size, top = conn.execute(
+            "SELECT count(*), coalesce(sum(length(key) + length(value)"
+            " + coalesce(length(headers), 0)), 0), coalesce(max(seq), 0) FROM records"
+        ).fetchone()
+        self._records: int = count
+        self._bytes: int = size + count * ROW_OVERHEAD
+        self._next_seq: int = top + 1
+        self.held: dict[str, Held] = {
+            stream: Held(first, last)
+            for stream, first, last in conn.execute(
+                "SELECT stream, min(seq), max(seq) FROM records GROUP BY stream"
+            )
+        }
+        """Per stream, the rows a previous process left: drained before new records."""
+        self._level = -1
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        metrics.spool_budget_bytes.set(max_bytes)
+        metrics.spool_bytes.set_function(lambda: float(self._bytes))
+        metrics.spool_records.set_function(lambda: float(self._records))
+        metrics.spool_oldest.set_function(self.oldest_age_s)
+
+    @classmethod
+    def open(
+        cls,
+        directory: str,
+        name: str,
+        *,
+        max_bytes: int,
+        market_level: SyncLevel,
+        account_level: SyncLevel,
+        metrics: Metrics,
+    ) -> Spool:
+        """Open (or create) ``<directory>/<name>.sqlite``; blocking, run it off the loop."""
+        path = Path(directory) / f"{name}.sqlite"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            existed = path.exists()
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+            reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise SpoolError(f"spool.path: cannot open {path} ({exc})") from None
+        return cls(
+            conn,
+            reader,
+            path,
+            max_bytes=max_bytes,
+            market_level=market_level,
+            account_level=account_level,
+            metrics=metrics,
+            existed=existed,
+        )
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._thread = threading.Thread(target=self._run, name="spool-writer", daemon=True)
+        self._thread.start()
+
+    async def close(self) -> None:
+        """Commit what is queued, then close the file."""
+        if self._thread is not None:
+            self._ops.put(("stop",))
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+        with self._reader_lock:
+            self._reader.close()
+        self._conn.close()
+
+    # --- state ----------------------------------------------------------------------
+
+    @property
+    def used_bytes(self) -> int:
+        """What the rows held count against ``max_bytes``."""
+        return self._bytes
+
+    @property
+    def records(self) -> int:
+        return self._records
+
+    def oldest_age_s(self) -> float:
+        """Age of the oldest row, read from the file (a scrape-time query)."""
+        with self._reader_lock:
+            try:
+                row = self._reader.execute(
+                    "SELECT received_ns FROM records ORDER BY seq LIMIT 1"
+                ).fetchone()
+            except sqlite3.Error:
+                return 0.0
+        return 0.0 if row is None else max(0.0, (time.time_ns() - row[0]) / 1e9)
+
+    # --- operations (event loop; delete also from the poll thread) ------------------
+
+    def append(
+        self,
+        stream: str,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: bytes | None,
+        received_ns: int,
+        *,
+        account: bool,
+    ) -> tuple[int, asyncio.Future[None] | None]:
+        """Hand one row to the writer; return its sequence number and, for an account
+        record, a future done when it is committed (the caller reads on after it)."""
+        seq = self._next_seq
+        self._next_seq += 1
+        waiter: asyncio.Future[None] | None = None
+        if account:
+            assert self._loop is not None
+            waiter = self._loop.create_future()
+        size = row_size(key, value, headers)
+        with self._accounting:
+            self._bytes += size
+            self._records += 1
+        level = self._account_level if account else self._market_level
+        self._ops.put(
+            (
+                "append",
+                (seq, stream, topic, key, value, headers, received_ns),
+                level,
+                waiter,
+                time.perf_counter(),
+            )
+        )
+        return seq, waiter
+
+    def delete(self, seq: int, size: int) -> None:
+        """The record is acknowledged (or dead-lettered): its row may go."""
+        with self._accounting:
+            self._bytes -= size
+            self._records -= 1
+        self._ops.put(("delete", seq))
+
+    def read(self, stream: str, from_seq: int, limit: int) -> asyncio.Future[list[SpooledRecord]]:
+        """Rows of ``stream`` from ``from_seq`` on, in order, after every append handed over."""
+        assert self._loop is not None
+        future: asyncio.Future[list[SpooledRecord]] = self._loop.create_future()
+        self._ops.put(("read", stream, from_seq, limit, future))
+        return future
+
+    # --- the writer thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            batch = [self._ops.get()]
+            while len(batch) < BATCH_MAX:
+                try:
+                    batch.append(self._ops.get_nowait())
+                except queue.Empty:
+                    break
+            stop = self._apply(batch)
+
+    def _apply(self, batch: Sequence[tuple[Any, ...]]) -> bool:
+        rows: list[tuple[Any, ...]] = []
+        deletes: list[tuple[int]] = []
+        reads: list[tuple[Any, ...]] = []
+        waiters: list[asyncio.Future[None]] = []
+        level = 0
+        oldest: float | None = None
+        stop = False
+        for op in batch:
+            kind = op[0]
+            if kind == "append":
+                rows.append(op[1])
+                level = max(level, op[2])
+                if op[3] is not None:
+                    waiters.append(op[3])
+                if oldest is None:
+                    oldest = op[4]
+            elif kind == "delete":
+                deletes.append((op[1],))
+            elif kind == "read":
+                reads.append(op)
+            else:
+                stop = True
+        if rows or deletes:
+            self._commit(rows, deletes, level)
+            if oldest is not None:
+                self._metrics.spool_append.observe(time.perf_counter() - oldest)
+        results = [(op[4], self._select(op[1], op[2], op[3])) for op in reads]
+        if self._loop is not None and (waiters or results):
+            self._loop.call_soon_threadsafe(_resolve, waiters, results)
+        return stop
+
+    def _commit(self, rows: list[tuple[Any, ...]], deletes: list[tuple[int]], level: int) -> None:
+        while True:
+            try:
+                if level != self._level:
+                    self._conn.execute(f"PRAGMA synchronous={_LEVEL_NAMES[level]}")
+                    self._level = level
+                started = time.perf_counter()
+                self._conn.execute("BEGIN")
+                self._conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                self._conn.executemany("DELETE FROM records WHERE seq = ?", deletes)
+                self._conn.execute("COMMIT")
+                if level == _LEVELS["full"]:
+                    self._metrics.spool_fsync.observe(time.perf_counter() - started)
+                return
+            except sqlite3.Error as exc:
+                # Nothing is acknowledged to a source until its row is committed:
+                # waiting (and saying so) is the only safe answer to a failing disk.
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                log.error(
+                    "spool write failed; retrying",
+                    extra={"error": type(exc).__name__, "path": str(self.path)},
+                )
+                time.sleep(RETRY_S)  # the writer thread's own pace, never the loop's
+
+    def _select(self, stream: str, from_seq: int, limit: int) -> list[SpooledRecord]:
+        return [
+            SpooledRecord(*row)
+            for row in self._conn.execute(
+                "SELECT seq, stream, topic, key, value, headers, received_ns FROM records"
+                " WHERE stream = ? AND seq >= ? ORDER BY seq LIMIT ?",
+                (stream, from_seq, limit),
+            )
+        ]
+
+
+def _resolve(
+    waiters: list[asyncio.Future[None]],
+    results: list[tuple[asyncio.Future[list[SpooledRecord]], list[SpooledRecord]]],
+) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(None)
+    for future, rows in results:
+        if not future.done():
+            future.set_result(rows)
