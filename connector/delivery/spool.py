@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS records (
     received_ns INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_by_stream ON records (stream, seq);
+CREATE TABLE IF NOT EXISTS high_water (id INTEGER PRIMARY KEY CHECK (id = 0), seq INTEGER NOT NULL);
 """
 
 
@@ -138,12 +139,15 @@ class Spool:
         self._metrics = metrics
         self._ops: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._accounting = threading.Lock()
-        count, size, top = conn.execute(
+        count, size = conn.execute(
             "SELECT count(*), coalesce(sum(length(key) + length(value)"
-            " + coalesce(length(headers), 0)), 0), coalesce(max(seq), 0) FROM records"
+            " + coalesce(length(headers), 0)), 0) FROM records"
         ).fetchone()
+        (top,) = conn.execute("SELECT coalesce(max(seq), 0) FROM high_water").fetchone()
         self._records: int = count
         self._bytes: int = size + count * ROW_OVERHEAD
+        # Never reused, even after the newest rows were deleted: consumers drop
+        # duplicates by the event id made from it.
         self._next_seq: int = top + 1
         self.held: dict[str, Held] = {
             stream: Held(first, last)
@@ -337,6 +341,10 @@ class Spool:
                 started = time.perf_counter()
                 self._conn.execute("BEGIN")
                 self._conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                if rows:
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO high_water VALUES (0, ?)", (rows[-1][0],)
+                    )
                 self._conn.executemany("DELETE FROM records WHERE seq = ?", deletes)
                 self._conn.execute("COMMIT")
                 if level == _LEVELS["full"]:
