@@ -34,14 +34,14 @@ class Rendered:
         return matches[0]
 
     def deployments(self) -> dict[str, dict[str, Any]]:
-        """Connector name (the component label) → its Deployment."""
+        """Connector name (the component label) → its StatefulSet."""
         return {
             d["metadata"]["labels"]["app.kubernetes.io/component"]: d
-            for d in self.kind("Deployment")
+            for d in self.kind("StatefulSet")
         }
 
     def config_text(self, deployment: dict[str, Any]) -> str:
-        """The connector.yaml a Deployment's container is started with."""
+        """The connector.yaml a StatefulSet's container is started with."""
         volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
         configmap = self.named("ConfigMap", volumes["config"]["configMap"]["name"])
         text: str = configmap["data"]["connector.yaml"]

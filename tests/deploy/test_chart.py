@@ -28,7 +28,7 @@ BUILT_IN_API_VERSIONS = {
     "ConfigMap": "v1",
     "Service": "v1",
     "ServiceAccount": "v1",
-    "Deployment": "apps/v1",
+    "StatefulSet": "apps/v1",
     "PodDisruptionBudget": "policy/v1",
 }
 OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
@@ -107,7 +107,7 @@ def test_rendered_objects_validate_against_kubernetes_schemas(
 ) -> None:
     _, rendered = case
     kinds = {o["kind"] for o in rendered.objects}
-    assert {"Deployment", "ConfigMap", "Service"} <= kinds
+    assert {"StatefulSet", "ConfigMap", "Service"} <= kinds
     for obj in rendered.objects:
         kind = obj["kind"]
         if kind in OPERATOR_KINDS:
@@ -119,18 +119,27 @@ def test_rendered_objects_validate_against_kubernetes_schemas(
         assert obj["metadata"]["namespace"] == NAMESPACE
 
 
-def test_one_single_replica_recreate_deployment_per_enabled_connector(
+def test_one_single_replica_statefulset_with_a_spool_volume_per_enabled_connector(
     case: tuple[dict[str, Any], Rendered],
 ) -> None:
     values, rendered = case
     deployments = rendered.deployments()
     assert set(deployments) == _enabled(values)
+    assert rendered.kind("Deployment") == []
     for name, deployment in deployments.items():
         spec = deployment["spec"]
         assert spec["replicas"] == 1
-        assert spec["strategy"] == {"type": "Recreate"}
         assert spec["selector"]["matchLabels"]["app.kubernetes.io/component"] == name
-        assert _settings(rendered, deployment).name == name
+        assert spec["serviceName"] in {s["metadata"]["name"] for s in rendered.kind("Service")}
+        settings = _settings(rendered, deployment)
+        assert settings.name == name
+        # The spool is on the claim's volume, which outlives the pod.
+        [claim] = spec["volumeClaimTemplates"]
+        assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+        assert claim["spec"]["resources"]["requests"]["storage"]
+        assert spec["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Retain"
+        mounts = {m["name"]: m["mountPath"] for m in container(deployment)["volumeMounts"]}
+        assert settings.spool.enabled and mounts[claim["metadata"]["name"]] == settings.spool.path
 
 
 def test_every_configmap_is_a_valid_configuration_without_secrets(
@@ -246,7 +255,8 @@ def test_probes_security_context_and_writable_tmp(case: tuple[dict[str, Any], Re
         mounts = {m["mountPath"]: m["name"] for m in box["volumeMounts"]}
         volumes = {v["name"]: v for v in pod["volumes"]}
         assert "emptyDir" in volumes[mounts["/tmp"]]
-        assert all(m.get("readOnly") for m in box["volumeMounts"] if m["mountPath"] != "/tmp")
+        writable = {"/tmp", settings.spool.path}
+        assert all(m.get("readOnly") for m in box["volumeMounts"] if m["mountPath"] not in writable)
         # SIGTERM leaves the producer its flush budget before the kubelet kills the process.
         extra = values.get("terminationGraceExtraSeconds", 10)
         assert pod["terminationGracePeriodSeconds"] == math.ceil(settings.shutdown_grace_s) + extra

@@ -33,7 +33,8 @@ def _mounts(service: dict[str, Any]) -> dict[str, Path]:
     out: dict[str, Path] = {}
     for volume in service.get("volumes", []):
         source, target, *_ = volume.split(":")
-        out[target] = (DEPLOY / source).resolve()
+        if source.startswith("."):
+            out[target] = (DEPLOY / source).resolve()
     return out
 
 
@@ -72,6 +73,20 @@ def test_connector_runs_hardened_from_the_repository_image() -> None:
         "schema-registry": "service_healthy",
         "tplus-sim": "service_healthy",
     }
+
+
+def test_the_connectors_spool_is_a_named_volume_at_its_configured_path() -> None:
+    compose = _compose()
+    connector = compose["services"]["connector"]
+    config_path = _mounts(connector)["/etc/connector/connector.yaml"]
+    settings = load_settings(config_path, {})
+    named = {
+        target: source
+        for source, target, *_ in (v.split(":") for v in connector["volumes"])
+        if not source.startswith(".")
+    }
+    assert settings.spool.enabled
+    assert named[settings.spool.path] in compose["volumes"]
 
 
 def test_connector_configuration_is_valid_and_points_at_the_compose_services() -> None:

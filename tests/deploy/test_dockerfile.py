@@ -132,3 +132,11 @@ async def test_healthcheck_passes_while_healthz_answers_and_fails_after() -> Non
     finally:
         await server.stop()
     assert await _run(command, port) != 0
+
+
+def test_the_spool_is_a_volume_at_its_default_path_owned_by_the_runtime_user() -> None:
+    runtime = _stages()[-1]
+    path = Settings().spool.path
+    assert [json.loads(v) for v in runtime.all("VOLUME")] == [[path]]
+    [user] = runtime.all("USER")
+    assert any(f"chown {user} {path}" in run for run in runtime.all("RUN"))

@@ -85,6 +85,7 @@ Mutates dst.
 config: /etc/connector/config
 secrets: /etc/connector/secrets
 kafkaTls: /etc/connector/kafka-tls
+spool: /var/lib/connector/spool
 {{- end }}
 
 {{/*
@@ -118,6 +119,9 @@ mounted files and secretKeyRef environment variables. Argument: dict root, name,
 {{- include "connector.deepMerge" (list $config ($root.Values.config | default dict)) }}
 {{- include "connector.deepMerge" (list $config (.connector.config | default dict)) }}
 {{- $_ := set $config "name" .name }}
+{{- $spool := $config.spool | default dict }}
+{{- $_ := set $spool "path" $paths.spool }}
+{{- $_ := set $config "spool" $spool }}
 {{- $_ := set $config "metrics" (dict "host" "0.0.0.0" "port" $root.Values.metrics.port) }}
 {{- toYaml $config }}
 {{- end }}
