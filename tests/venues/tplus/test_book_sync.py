@@ -300,3 +300,14 @@ def test_a_lost_record_on_a_live_book_announces_a_gap_and_resyncs() -> None:
     assert sync.on_lost(NS, "delivery_failed").records == []  # one GAP per loss of continuity
     sync.on_diff(diff(5), NS)
     assert kinds(sync.on_snapshot(diff(4), NS).records) == [("SNAPSHOT", 4), ("DIFF", 5)]
+
+
+def test_after_a_restart_the_first_snapshot_follows_a_restart_gap() -> None:
+    sync = BookSync("1", restarted=True)
+    sync.on_connected()
+    gap, snapshot = sync.on_snapshot(diff(3), NS).records
+    assert gap.value["kind"] == "GAP" and gap.value["gap_reason"] == "restart"
+    assert snapshot.value["kind"] == "SNAPSHOT"
+    sync.on_disconnected(NS)
+    sync.on_connected()
+    assert kinds(sync.on_snapshot(diff(9), NS).records) == [("SNAPSHOT", 9)]  # once per process
