@@ -52,6 +52,7 @@ class DeadLetter:
 class Stage:
     """The closed set of pipeline stages a dead letter can come from."""
 
+    RECEIVE = "receive"
     DECODE = "decode"
     VALIDATE = "validate"
     ENCODE = "encode"

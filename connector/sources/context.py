@@ -24,6 +24,7 @@ from connector.sources.ws_session import (
     FrameHandler,
     HeaderFactory,
     RejectionHandler,
+    UnreadHandler,
     WebSocketSession,
 )
 from connector.venues.errors import FrameError, Reason
@@ -122,4 +123,27 @@ class SourceContext:
             headers=headers,
             clock_ns=self.clock_ns,
             on_rejected=on_rejected,
+            on_unread=self.unread_marker(
+                f"{endpoint.venue}.{endpoint.stream}", endpoint.subscription
+            ),
         )
+
+    def unread_marker(self, stream: str, key: str) -> UnreadHandler:
+        """A dead letter (``connection_dropped_unread``) for frames a closing socket left unread."""
+
+        async def mark(count: int) -> None:
+            error = FrameError(
+                Reason.CONNECTION_DROPPED_UNREAD,
+                f"the connection closed with {count} received frames unread",
+                Stage.RECEIVE,
+            )
+            await self.publisher.reject(
+                stream,
+                error,
+                b"",
+                self.clock_ns(),
+                key=key,
+                extra_headers=(("unread_frames", str(count)),),
+            )
+
+        return mark

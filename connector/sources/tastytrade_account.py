@@ -460,6 +460,7 @@ def build(section: TastytradeAccountStreamerSettings, ctx: SourceContext) -> lis
         rng=ctx.child_rng(),
         clock_ns=ctx.clock_ns,
         healthy_after_first_frame=False,
+        on_unread=ctx.unread_marker(notifications.STREAMER, SUBSCRIPTION),
     )
     handler.attach(session)
     return [session]

@@ -49,6 +49,12 @@ class FrameHandler(Protocol):
 
 HeaderFactory = Callable[[], Awaitable[Mapping[str, str]]]
 
+UnreadHandler = Callable[[int], Awaitable[None]]
+"""Told how many received frames a closing connection leaves unread (a loss marker)."""
+
+#: How long a loss marker may take at a connection's end (shutdown must not hang on it).
+_MARKER_TIMEOUT_S = 2.0
+
 RejectionHandler = Callable[[int], Awaitable[bool]]
 """Told the HTTP status of a rejected handshake; True asks for one immediate retry.
 
@@ -105,8 +111,10 @@ class WebSocketSession:
         clock_ns: Callable[[], int] = time.time_ns,
         on_rejected: RejectionHandler | None = None,
         healthy_after_first_frame: bool = True,
+        on_unread: UnreadHandler | None = None,
     ) -> None:
         self._endpoint = endpoint
+        self._on_unread = on_unread
         self._reset_on_first_frame = healthy_after_first_frame
         self._ws: ClientConnection | None = None
         self._replace_reason: str | None = None
@@ -293,7 +301,9 @@ class WebSocketSession:
                 try:
                     while True:
                         if self._replace_reason is not None:
-                            return self._replaced()
+                            # Close, and read on: frames already received come before
+                            # the close, and dropping them would lose them silently.
+                            self._interrupt(ws)
                         self._recv_since = loop.time()
                         self._reading = True
                         try:
@@ -316,6 +326,7 @@ class WebSocketSession:
                     if self._watchdog is not None:
                         self._watchdog.cancel()
                         self._watchdog = None
+                    await self._report_unread(ws)
         except ConnectionClosed as exc:
             if self._replace_reason is not None:
                 return self._replaced()
@@ -344,6 +355,31 @@ class WebSocketSession:
                 extra={"venue": ep.venue, "stream": ep.stream, "error": type(exc).__name__},
             )
             return CloseReason.CONNECT_FAILED
+
+    async def _report_unread(self, ws: ClientConnection) -> None:
+        """A connection ending with received frames unread (at shutdown): leave a marker."""
+        unread = _unread_frames(ws)
+        if not unread or self._on_unread is None:
+            return
+        ep = self._endpoint
+        log.error(
+            "venue connection dropped with frames unread",
+            extra={"venue": ep.venue, "stream": ep.stream, "count": unread},
+        )
+        try:
+            await asyncio.wait_for(self._on_unread(unread), _MARKER_TIMEOUT_S)
+        except TimeoutError:
+            log.error("the loss marker could not be written in time", extra={"count": unread})
+
+
+def _unread_frames(ws: ClientConnection) -> int:
+    """Frames websockets received and queued that nobody read (its assembler's queue)."""
+    messages = getattr(ws, "recv_messages", None)
+    frames = getattr(messages, "frames", None)
+    try:
+        return len(frames) if frames is not None else 0
+    except TypeError:
+        return 0
 
 
 def _retrieve(closing: asyncio.Future[None]) -> None:

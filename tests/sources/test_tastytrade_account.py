@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from connector.ops.health import Health
 from connector.ops.metrics import Metrics
-from connector.pipeline import Publisher
+from connector.pipeline import LossListener, Publisher
 from connector.records import DeadLetter, Record
 from connector.settings import WebSocketSettings
 from connector.simulators.tastytrade import StreamerClient, TastytradeSimulator
@@ -56,6 +56,9 @@ class Sink:
 
     def congested(self) -> bool:
         return False
+
+    def on_lost(self, stream: str, listener: LossListener) -> None:
+        return None
 
     async def wait_until(self, predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
         async with asyncio.timeout(timeout_s):

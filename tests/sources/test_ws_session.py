@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from websockets.asyncio.server import ServerConnection, broadcast, serve
@@ -450,3 +450,95 @@ async def test_a_frame_that_arrives_during_a_stalled_loop_is_read_not_dropped(
     assert await rec.next() == ("frame", "late")
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+class _Burst:
+    """Sends ``count`` frames at once on every connection, then holds it open."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.release = asyncio.Event()
+
+    async def handler(self, ws: ServerConnection) -> None:
+        for n in range(self.count):
+            await ws.send(f"f{n}")
+        await self.release.wait()
+
+
+class _Gated(Recorder):
+    """Holds its first frame until ``gate`` is set, as a reader waiting on a full spool."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.first = asyncio.Event()
+
+    async def on_frame(self, data: str | bytes, received_ns: int) -> None:
+        self.first.set()
+        await self.gate.wait()
+        await super().on_frame(data, received_ns)
+
+
+async def test_a_replaced_socket_is_read_to_its_end_before_it_closes(
+    metrics: Metrics, health: Health
+) -> None:
+    burst = _Burst(20)
+    async with serve(burst.handler, "127.0.0.1", 0) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        rec = _Gated()
+        session = _session(url, rec, metrics, health)
+        task = asyncio.create_task(session.run())
+        assert await rec.next() == ("open", None)
+        await asyncio.wait_for(rec.first.wait(), timeout=10)
+        session.replace("heartbeat_timeout")  # while the reader waits, frames queued behind
+        rec.gate.set()
+        frames = []
+        while (event := await rec.next())[0] == "frame":
+            frames.append(event[1])
+        assert frames == [f"f{n}" for n in range(20)]
+        assert event == ("close", "heartbeat_timeout")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        burst.release.set()
+
+
+async def test_a_session_stopped_with_frames_unread_leaves_a_marker_with_their_count(
+    metrics: Metrics, health: Health
+) -> None:
+    burst = _Burst(20)
+    async with serve(burst.handler, "127.0.0.1", 0) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        rec = _Gated()
+        marked: list[int] = []
+
+        async def on_unread(count: int) -> None:
+            marked.append(count)
+
+        settings = WebSocketSettings.model_validate({"backoff": {"initial_s": 0.01}})
+        session = WebSocketSession(
+            Endpoint("v", "s", "sub", url),
+            rec,
+            settings,
+            metrics,
+            health,
+            rng=random.Random(1),
+            on_unread=on_unread,
+        )
+        task = asyncio.create_task(session.run())
+        assert await rec.next() == ("open", None)
+        await asyncio.wait_for(rec.first.wait(), timeout=10)
+        # The rest of the burst reaches the socket while the reader is held.
+        await _until(lambda: len(session._ws.recv_messages.frames) == 19)  # type: ignore[union-attr]
+        task.cancel()  # as at shutdown: the reader stops with frames received and unread
+        await asyncio.gather(task, return_exceptions=True)
+        assert marked == [19]
+        burst.release.set()
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Poll state nothing signals (websockets' queue of received frames), for up to 10 s."""
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in 10 s")
