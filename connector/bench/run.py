@@ -37,6 +37,7 @@ from connector.bench.variant import (
     ORDERS_STREAM,
     RAW,
     RAW_TOPICS,
+    SPOOLED,
     VARIANTS,
     VariantSpec,
 )
@@ -232,11 +233,11 @@ class Bench:
                 streams[DEPTH_PREFIX + asset] = Stream(
                     d.frames[:events],
                     rate,
-                    snapshot=d.snapshot if variant == CONNECTOR else None,
+                    snapshot=d.snapshot if variant in (CONNECTOR, SPOOLED) else None,
                 )
         else:
             streams[STREAMER_PATH] = Stream(
-                self._orders[:events], rate, handshake=variant == CONNECTOR
+                self._orders[:events], rate, handshake=variant in (CONNECTOR, SPOOLED)
             )
         self.feed.load(streams)
 
@@ -353,6 +354,20 @@ def render(report: Report, opts: Options) -> str:
         lines.append(
             stats.format_table(("scenario", "connector / naive", "connector / raw"), ratio_rows)
         )
+    spool_rows = []
+    for name, per_variant in report.results.items():
+        on, off = per_variant.get(SPOOLED, []), per_variant.get(CONNECTOR, [])
+        if on and off:
+            spool_rows.append(
+                [
+                    name,
+                    stats.format_ratio(stats.same_run_ratios(on, off)),
+                    stats.format_ratio(stats.same_run_cpu_ratios(on, off)),
+                ]
+            )
+    if spool_rows:
+        lines += ["", "## The spool's cost (spooled / connector without it, same runs)", ""]
+        lines.append(stats.format_table(("scenario", "events/s", "CPU s per event"), spool_rows))
     if report.scale_out:
         lines += ["", "## Scale-out: depth of two assets at maximum rate", ""]
         scale_rows = []

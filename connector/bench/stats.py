@@ -125,6 +125,16 @@ def same_run_ratios(a: Sequence[RunResult], b: Sequence[RunResult]) -> float | N
     return median(values) if values else None
 
 
+def same_run_cpu_ratios(a: Sequence[RunResult], b: Sequence[RunResult]) -> float | None:
+    """Median over runs of a's CPU seconds per event divided by b's in the same run."""
+    values = [
+        r
+        for x, y in zip(a, b, strict=False)
+        if (r := ratio(x.cpu_s_per_million, y.cpu_s_per_million))
+    ]
+    return median(values) if values else None
+
+
 def _fmt(value: float | None, digits: int = 0, suffix: str = "") -> str:
     if value is None:
         return "-"

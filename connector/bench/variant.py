@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -38,7 +39,9 @@ from connector.venues.tplus.market_data import DEPTH_STREAM
 CONNECTOR = "connector"
 NAIVE = "naive"
 RAW = "raw"
-VARIANTS = (CONNECTOR, NAIVE, RAW)
+SPOOLED = "spooled"
+"""The connector with its durable spool on (the shipped default); CONNECTOR runs it off."""
+VARIANTS = (CONNECTOR, SPOOLED, NAIVE, RAW)
 
 DEPTH = "depth"
 ORDERS_STREAM = "orders"
@@ -70,8 +73,6 @@ class VariantSpec:
     """Events per stream before ``events``, sent and delivered but not measured."""
     linger_ms: int = 1
     compression: str = "lz4"
-    spool_dir: str | None = None
-    """The connector's spool directory (a fresh one per run); None runs it without a spool."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -95,7 +96,8 @@ def kafka_conf(spec: VariantSpec) -> dict[str, Any]:
 # --- the connector ------------------------------------------------------------------
 
 
-def connector_settings(spec: VariantSpec) -> Settings:
+def connector_settings(spec: VariantSpec, spool_dir: str | None = None) -> Settings:
+    """The connector's settings for a run; with ``spool_dir`` its spool is on, in that directory."""
     ws_url = spec.base_url.replace("http://", "ws://", 1)
     data: dict[str, Any] = {
         "name": "bench",
@@ -108,7 +110,7 @@ def connector_settings(spec: VariantSpec) -> Settings:
         "metrics": {"host": "127.0.0.1", "port": 0},
         "logging": {"level": "WARNING", "json_format": False},
         "shutdown_grace_s": 10,
-        "spool": {"enabled": spec.spool_dir is not None, "path": spec.spool_dir or "unused"},
+        "spool": {"enabled": spool_dir is not None, "path": spool_dir or "unused"},
         "tplus": {
             "market_data": {
                 "enabled": spec.stream == DEPTH,
@@ -165,7 +167,12 @@ async def run_connector(spec: VariantSpec) -> dict[str, Any]:
     events = spec.events * streams
     meter = Meter(events + acks, skip_readings=readings, skip_acks=acks)
     meter.bind(asyncio.get_running_loop())
-    connector = _MeteredConnector(connector_settings(spec), meter)
+    with tempfile.TemporaryDirectory(prefix="bench-spool-") as spool_dir:
+        settings = connector_settings(spec, spool_dir if spec.variant == SPOOLED else None)
+        return await _measure(_MeteredConnector(settings, meter), meter, events)
+
+
+async def _measure(connector: _MeteredConnector, meter: Meter, events: int) -> dict[str, Any]:
     stop = asyncio.Event()
     # As ``connector run`` does once started (see process_policy).
     task = asyncio.create_task(
@@ -292,7 +299,7 @@ def _result(meter: Meter, events: int) -> dict[str, Any]:
     return out
 
 
-RUNNERS = {CONNECTOR: run_connector, NAIVE: run_naive, RAW: run_raw}
+RUNNERS = {CONNECTOR: run_connector, SPOOLED: run_connector, NAIVE: run_naive, RAW: run_raw}
 
 
 def main(argv: list[str] | None = None) -> int:

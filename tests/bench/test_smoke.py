@@ -6,7 +6,7 @@ import io
 import re
 
 from connector.bench.run import Options, parse_args, render, run_bench
-from connector.bench.variant import CONNECTOR, DEPTH, NAIVE, ORDERS_STREAM, RAW
+from connector.bench.variant import CONNECTOR, DEPTH, NAIVE, ORDERS_STREAM, RAW, SPOOLED
 
 
 async def test_one_tiny_run_measures_every_variant_and_prints_the_table() -> None:
@@ -18,7 +18,7 @@ async def test_one_tiny_run_measures_every_variant_and_prints_the_table() -> Non
         warmup=30,
         warmup_s=0.01,
         streams=(DEPTH, ORDERS_STREAM),
-        variants=(CONNECTOR, NAIVE, RAW),
+        variants=(CONNECTOR, SPOOLED, NAIVE, RAW),
         scale_out=True,
     )
     progress = io.StringIO()
@@ -30,7 +30,7 @@ async def test_one_tiny_run_measures_every_variant_and_prints_the_table() -> Non
         "orders @ 3,000/s",
     }
     for per_variant in report.results.values():
-        assert set(per_variant) == {CONNECTOR, NAIVE, RAW}
+        assert set(per_variant) == {CONNECTOR, SPOOLED, NAIVE, RAW}
         for [result] in per_variant.values():
             assert result.events in (300, 3_000 * 0.1)
             assert result.seconds > 0 and result.cpu_s >= 0 and result.peak_rss_kb > 0
@@ -39,7 +39,8 @@ async def test_one_tiny_run_measures_every_variant_and_prints_the_table() -> Non
     table = render(report, opts)
     assert re.search(r"\|\s+depth @ max \|\s+connector \|", table)
     assert "connector / naive" in table and "2 processes" in table
-    assert progress.getvalue().count("events/s") == 12 + 2
+    assert "The spool's cost" in table
+    assert progress.getvalue().count("events/s") == 16 + 2
 
 
 def test_quick_mode_and_options_parse() -> None:
