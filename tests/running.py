@@ -1,10 +1,13 @@
-"""A connector running in the test's event loop, as the end-to-end stacks start it."""
+"""A connector running in the test's event loop, as the end-to-end stacks start it, or as
+``connector run`` in a child process where a test must signal it."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from connector.app import Connector, RuntimeInfo
 
@@ -31,3 +34,19 @@ def metric_value(connector: Connector, name: str, **labels: str) -> float:
     """A sample of the connector's registry; 0 when the series does not exist yet."""
     value = connector.registry.get_sample_value(name, labels)
     return 0.0 if value is None else value
+
+
+async def start_process(
+    config: Path, *, env: Mapping[str, str] | None = None, stderr: int = asyncio.subprocess.DEVNULL
+) -> asyncio.subprocess.Process:
+    """``connector run CONFIG`` in a child process (``env`` replaces the environment)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "connector",
+        "run",
+        str(config),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=stderr,
+        env=None if env is None else dict(env),
+    )

@@ -8,7 +8,6 @@ import asyncio
 import json
 import signal
 import socket
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
 from connector.simulators.tplus_market import TplusMarketSimulator
 from tests.kafka_reader import TopicReader
+from tests.running import start_process
 
 TOPICS = ["tplus.depth", "tplus.trades", "tplus.klines", "connector.dlq"]
 
@@ -87,15 +87,7 @@ def _config(
 
 
 async def _start(config: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "connector",
-        "run",
-        str(config),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    return await start_process(config, stderr=asyncio.subprocess.PIPE)
 
 
 async def _log_until(proc: asyncio.subprocess.Process, message: str) -> list[dict[str, object]]:

@@ -223,14 +223,9 @@ async def settle_and_account(
         depth = sorted(
             (r for r in records["tplus.depth"] if r.key == asset), key=lambda r: r.offset
         )
-        published, folded, dups = _account_depth(depth, sent)
-        row.sent += len(sent)
-        row.delivered += len(published)
-        row.gap_announced += len(folded)
-        row.duplicates += dups
-        row.missing += len(set(sent) - published - folded)
-        if set(sent) - published - folded:
-            lost = sorted(set(sent) - published - folded)[:5]
+        lost_diffs = account_book(row, depth, sent)
+        if lost_diffs:
+            lost = sorted(lost_diffs)[:5]
             kinds = [(r.value["kind"], r.value["sequence_number"]) for r in depth][-8:]
             row.notes.append(f"missing diffs {asset}: {lost}; tail {kinds}")
         book = _rebuild(depth)
@@ -243,6 +238,18 @@ async def settle_and_account(
     row.dlq += len(dead[DLQ])
     row.missing += max(0, garbage - len(dead[DLQ]))
     return row
+
+
+def account_book(row: Row, records: list[Consumed], sent: list[int]) -> set[int]:
+    """Add one book's diffs to ``row`` (``records`` in offset order); return those missing."""
+    published, folded, dups = _account_depth(records, sent)
+    row.sent += len(sent)
+    row.delivered += len(published)
+    row.gap_announced += len(folded)
+    row.duplicates += dups
+    missing = set(sent) - published - folded
+    row.missing += len(missing)
+    return missing
 
 
 def _account_depth(records: list[Consumed], sent: list[int]) -> tuple[set[int], set[int], int]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -31,8 +30,9 @@ from connector.simulators.tastytrade import (
 )
 from connector.simulators.tplus_market import TplusMarketSimulator
 from connector.venues.tastytrade import notifications as n
+from tests import running
 from tests.e2e.test_tastytrade import FINGERPRINTS, _key
-from tests.faults.harness import Row, _account_depth
+from tests.faults.harness import Row, account_book
 from tests.kafka_reader import Consumed, TopicReader
 
 ASSETS = ["1", "2"]
@@ -117,16 +117,7 @@ async def start_process(v: Venues, spool_dir: Path, port: int) -> asyncio.subpro
     data["metrics"]["port"] = port
     config = spool_dir.parent / f"connector-{port}.yaml"
     config.write_text(yaml.safe_dump(data))
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "connector",
-        "run",
-        str(config),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, **connector_environ(v.tasty)},
-    )
+    return await running.start_process(config, env={**os.environ, **connector_environ(v.tasty)})
 
 
 async def scrape(port: int) -> dict[str, float]:
@@ -227,12 +218,7 @@ def account(v: Venues, records: dict[str, list[Consumed]], row: Row) -> Row:
     for asset in ASSETS:
         sent = [d.sequence_number for d in v.market.emitted.depth[asset]]
         depth = sorted((r for r in records[DEPTH] if r.key == asset), key=lambda r: r.offset)
-        published, folded, dups = _account_depth(depth, sent)
-        row.sent += len(sent)
-        row.delivered += len(published)
-        row.gap_announced += len(folded)
-        row.duplicates += dups
-        row.missing += len(set(sent) - published - folded)
+        account_book(row, depth, sent)
     return row
 
 

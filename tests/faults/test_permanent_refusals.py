@@ -20,7 +20,7 @@ from tests.faults.harness import (
     TOPICS,
     Row,
     Stack,
-    _account_depth,
+    account_book,
     running_stack,
     traffic_after,
     wait_for_trades,
@@ -122,12 +122,7 @@ async def test_permanent_refusals_keep_per_key_order_on_every_topic(
     # Every diff published, or refused and covered by the GAP that followed it.
     for asset in ASSETS:
         sent = [d.sequence_number for d in stack.sim.emitted.depth[asset]]
-        depth = by_key.get(("tplus.depth", asset), [])
-        published, folded, _ = _account_depth(depth, sent)
-        row.sent += len(sent)
-        row.delivered += len(published)
-        row.gap_announced += len(folded)
-        row.missing += len(set(sent) - published - folded)
+        account_book(row, by_key.get(("tplus.depth", asset), []), sent)
     row.notes.append(f"refused {refused}")
     fault_report.append(row)
     assert not problems, problems

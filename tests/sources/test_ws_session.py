@@ -6,6 +6,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 from websockets.asyncio.server import ServerConnection, broadcast, serve
@@ -20,6 +21,7 @@ from connector.sources.ws_session import (
     HeaderFactory,
     HeadersUnavailable,
     RejectionHandler,
+    UnreadHandler,
     WebSocketSession,
 )
 from tests.conftest import sample
@@ -96,7 +98,12 @@ async def venue() -> AsyncIterator[tuple[Venue, str]]:
 
 
 def _session(
-    url: str, handler: Recorder, metrics: Metrics, health: Health, **ws: object
+    url: str,
+    handler: Recorder,
+    metrics: Metrics,
+    health: Health,
+    on_unread: UnreadHandler | None = None,
+    **ws: object,
 ) -> WebSocketSession:
     settings = WebSocketSettings.model_validate(
         {"silence_timeout_s": 5, "backoff": {"initial_s": 0.01, "max_s": 0.05}, **ws}
@@ -108,6 +115,7 @@ def _session(
         metrics,
         health,
         rng=random.Random(1),
+        on_unread=on_unread,
     )
 
 
@@ -479,17 +487,31 @@ class _Gated(Recorder):
         await super().on_frame(data, received_ns)
 
 
-async def test_a_replaced_socket_is_read_to_its_end_before_it_closes(
-    metrics: Metrics, health: Health
-) -> None:
+@asynccontextmanager
+async def _held_burst(
+    metrics: Metrics, health: Health, on_unread: UnreadHandler | None = None
+) -> AsyncIterator[tuple[WebSocketSession, _Gated, asyncio.Task[None]]]:
+    """A session reading a burst of 20 frames, its reader held on the first one."""
     burst = _Burst(20)
     async with serve(burst.handler, "127.0.0.1", 0) as server:
         url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
         rec = _Gated()
-        session = _session(url, rec, metrics, health)
+        session = _session(url, rec, metrics, health, on_unread=on_unread)
         task = asyncio.create_task(session.run())
         assert await rec.next() == ("open", None)
         await asyncio.wait_for(rec.first.wait(), timeout=10)
+        try:
+            yield session, rec, task
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            burst.release.set()
+
+
+async def test_a_replaced_socket_is_read_to_its_end_before_it_closes(
+    metrics: Metrics, health: Health
+) -> None:
+    async with _held_burst(metrics, health) as (session, rec, _):
         session.replace("heartbeat_timeout")  # while the reader waits, frames queued behind
         rec.gate.set()
         frames = []
@@ -497,42 +519,22 @@ async def test_a_replaced_socket_is_read_to_its_end_before_it_closes(
             frames.append(event[1])
         assert frames == [f"f{n}" for n in range(20)]
         assert event == ("close", "heartbeat_timeout")
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        burst.release.set()
 
 
 async def test_a_session_stopped_with_frames_unread_leaves_a_marker_with_their_count(
     metrics: Metrics, health: Health
 ) -> None:
-    burst = _Burst(20)
-    async with serve(burst.handler, "127.0.0.1", 0) as server:
-        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-        rec = _Gated()
-        marked: list[int] = []
+    marked: list[int] = []
 
-        async def on_unread(count: int) -> None:
-            marked.append(count)
+    async def on_unread(count: int) -> None:
+        marked.append(count)
 
-        settings = WebSocketSettings.model_validate({"backoff": {"initial_s": 0.01}})
-        session = WebSocketSession(
-            Endpoint("v", "s", "sub", url),
-            rec,
-            settings,
-            metrics,
-            health,
-            rng=random.Random(1),
-            on_unread=on_unread,
-        )
-        task = asyncio.create_task(session.run())
-        assert await rec.next() == ("open", None)
-        await asyncio.wait_for(rec.first.wait(), timeout=10)
+    async with _held_burst(metrics, health, on_unread) as (session, _, task):
         # The rest of the burst reaches the socket while the reader is held.
         await _until(lambda: len(session._ws.recv_messages.frames) == 19)  # type: ignore[union-attr]
         task.cancel()  # as at shutdown: the reader stops with frames received and unread
         await asyncio.gather(task, return_exceptions=True)
         assert marked == [19]
-        burst.release.set()
 
 
 async def _until(condition: Callable[[], bool]) -> None:
