@@ -789,7 +789,8 @@ class KafkaSink:
         """Dead-letter a refused record, then free its spool row (a crash between: replayed)."""
         await self.dead_letter(letter)
         if entry.seq is not None and self._spool is not None:
-            self._spool.delete(entry.seq, entry.size)
+            with self._ledger_lock:  # the spool's deletions come from one thread at a time
+                self._spool.delete(entry.seq, entry.size)
 
     def _lost(self, stream: str, key: str, reason: str) -> None:
         listener = self._loss_listeners.get(stream)

@@ -6,18 +6,21 @@ connector makes. Records are rows of one SQLite table (standard library
 deleted when its record is acknowledged, so what the file holds after a
 crash is exactly what may not have reached Kafka.
 
-One writer thread owns the connection. The event loop only puts operations
-on a queue (appends, deletions, reads) and never runs SQLite itself; the
-thread applies everything queued so far as one transaction, so writes batch
-by themselves as load grows. A batch holding an account record commits with
-``synchronous=FULL`` (an fsync per batch), others with the market-data level
-(``NORMAL`` by default: survives a process crash, not an OS crash). Reads go
-through the same queue, so a read sees every append handed over before it.
+One writer thread owns the connection; the event loop never runs SQLite.
+The loop gathers appended rows for up to FLUSH_S (an account row: until the
+end of the loop's current turn) and hands them over as one batch: one thread
+wake-up and one transaction per batch, not per record. Acknowledged rows are
+queued for deletion from any thread and deleted with the next batch. A batch
+holding an account row commits with ``synchronous=FULL`` (an fsync), others
+with the market-data level (``NORMAL`` by default: survives a process crash,
+not an OS crash). Reads go through the same queue, after the pending batch,
+so a read sees every append made before it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import queue
@@ -39,8 +42,12 @@ _LEVEL_NAMES = ("OFF", "NORMAL", "FULL")
 
 #: Bytes a row costs beyond its key, value and headers (sequence, names, times, b-tree).
 ROW_OVERHEAD = 64
-#: Most operations one transaction applies.
+#: Most rows one batch holds.
 BATCH_MAX = 5000
+#: How long market-data rows wait on the loop to be handed over with others.
+FLUSH_S = 0.002
+#: How often the writer applies deletions when nothing is appended.
+IDLE_S = 0.05
 #: Wait before a batch that failed (disk full, I/O error) is tried again.
 RETRY_S = 1.0
 
@@ -138,14 +145,23 @@ class Spool:
         self._account_level = _LEVELS[account_level]
         self._metrics = metrics
         self._ops: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self._accounting = threading.Lock()
+        self._deletes: collections.deque[tuple[int]] = collections.deque()
+        # The batch being gathered on the loop.
+        self._rows: list[tuple[Any, ...]] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._batch_level = 0
+        self._batch_since = 0.0
+        self._flush_at: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._flush_soon = False
         count, size = conn.execute(
             "SELECT count(*), coalesce(sum(length(key) + length(value)"
             " + coalesce(length(headers), 0)), 0) FROM records"
         ).fetchone()
         (top,) = conn.execute("SELECT coalesce(max(seq), 0) FROM high_water").fetchone()
-        self._records: int = count
-        self._bytes: int = size + count * ROW_OVERHEAD
+        # Added to on the loop (appends) and by one thread at a time (deletions, under
+        # the sink's ledger lock): each total has one writer, so no lock is needed.
+        self._appended: tuple[int, int] = (count, size + count * ROW_OVERHEAD)
+        self._deleted: tuple[int, int] = (0, 0)
         # Never reused, even after the newest rows were deleted: consumers drop
         # duplicates by the event id made from it.
         self._next_seq: int = top + 1
@@ -160,8 +176,8 @@ class Spool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         metrics.spool_budget_bytes.set(max_bytes)
-        metrics.spool_bytes.set_function(lambda: float(self._bytes))
-        metrics.spool_records.set_function(lambda: float(self._records))
+        metrics.spool_bytes.set_function(lambda: float(self.used_bytes))
+        metrics.spool_records.set_function(lambda: float(self.records))
         metrics.spool_oldest.set_function(self.oldest_age_s)
 
     @classmethod
@@ -207,6 +223,7 @@ class Spool:
     async def close(self) -> None:
         """Commit what is queued, then close the file."""
         if self._thread is not None:
+            self._flush()
             self._ops.put(("stop",))
             await asyncio.to_thread(self._thread.join)
             self._thread = None
@@ -219,11 +236,11 @@ class Spool:
     @property
     def used_bytes(self) -> int:
         """What the rows held count against ``max_bytes``."""
-        return self._bytes
+        return self._appended[1] - self._deleted[1]
 
     @property
     def records(self) -> int:
-        return self._records
+        return self._appended[0] - self._deleted[0]
 
     def oldest_age_s(self) -> float:
         """Age of the oldest row, read from the file (a scrape-time query)."""
@@ -253,47 +270,73 @@ class Spool:
         record, a future done when it is committed (the caller reads on after it)."""
         seq = self._next_seq
         self._next_seq += 1
+        count, size = self._appended
+        self._appended = (count + 1, size + row_size(key, value, headers))
+        rows = self._rows
+        if not rows:
+            self._batch_since = time.perf_counter()
+        rows.append((seq, stream, topic, key, value, headers, received_ns))
         waiter: asyncio.Future[None] | None = None
         if account:
             assert self._loop is not None
             waiter = self._loop.create_future()
-        size = row_size(key, value, headers)
-        with self._accounting:
-            self._bytes += size
-            self._records += 1
-        level = self._account_level if account else self._market_level
-        self._ops.put(
-            (
-                "append",
-                (seq, stream, topic, key, value, headers, received_ns),
-                level,
-                waiter,
-                time.perf_counter(),
-            )
-        )
+            self._waiters.append(waiter)
+            if self._account_level > self._batch_level:
+                self._batch_level = self._account_level
+            if not self._flush_soon:
+                # Its reader waits for the commit: hand the batch over this turn.
+                self._flush_soon = True
+                if self._flush_at is not None:
+                    self._flush_at.cancel()
+                self._flush_at = self._loop.call_soon(self._flush)
+        else:
+            if self._market_level > self._batch_level:
+                self._batch_level = self._market_level
+            if self._flush_at is None:
+                assert self._loop is not None
+                self._flush_at = self._loop.call_later(FLUSH_S, self._flush)
+        if len(rows) >= BATCH_MAX:
+            self._flush()
         return seq, waiter
 
     def delete(self, seq: int, size: int) -> None:
-        """The record is acknowledged (or dead-lettered): its row may go."""
-        with self._accounting:
-            self._bytes -= size
-            self._records -= 1
-        self._ops.put(("delete", seq))
+        """The record is acknowledged (or dead-lettered): its row may go.
+
+        Called by one thread at a time (the sink holds its ledger lock).
+        """
+        count, total = self._deleted
+        self._deleted = (count + 1, total + size)
+        self._deletes.append((seq,))
 
     def read(self, stream: str, from_seq: int, limit: int) -> asyncio.Future[list[SpooledRecord]]:
-        """Rows of ``stream`` from ``from_seq`` on, in order, after every append handed over."""
+        """Rows of ``stream`` from ``from_seq`` on, in order, after every append made before."""
         assert self._loop is not None
+        self._flush()
         future: asyncio.Future[list[SpooledRecord]] = self._loop.create_future()
         self._ops.put(("read", stream, from_seq, limit, future))
         return future
+
+    def _flush(self) -> None:
+        """Hand the gathered rows to the writer as one batch (on the loop)."""
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush_at = None
+        self._flush_soon = False
+        if not self._rows:
+            return
+        self._ops.put(("append", self._rows, self._batch_level, self._waiters, self._batch_since))
+        self._rows, self._waiters, self._batch_level = [], [], 0
 
     # --- the writer thread ------------------------------------------------------------
 
     def _run(self) -> None:
         stop = False
         while not stop:
-            batch = [self._ops.get()]
-            while len(batch) < BATCH_MAX:
+            try:
+                batch = [self._ops.get(timeout=IDLE_S)]
+            except queue.Empty:
+                batch = []  # nothing appended: apply the deletions that piled up
+            while len(batch) < 64:
                 try:
                     batch.append(self._ops.get_nowait())
                 except queue.Empty:
@@ -302,7 +345,6 @@ class Spool:
 
     def _apply(self, batch: Sequence[tuple[Any, ...]]) -> bool:
         rows: list[tuple[Any, ...]] = []
-        deletes: list[tuple[int]] = []
         reads: list[tuple[Any, ...]] = []
         waiters: list[asyncio.Future[None]] = []
         level = 0
@@ -311,18 +353,16 @@ class Spool:
         for op in batch:
             kind = op[0]
             if kind == "append":
-                rows.append(op[1])
+                rows += op[1]
                 level = max(level, op[2])
-                if op[3] is not None:
-                    waiters.append(op[3])
+                waiters += op[3]
                 if oldest is None:
                     oldest = op[4]
-            elif kind == "delete":
-                deletes.append((op[1],))
             elif kind == "read":
                 reads.append(op)
             else:
                 stop = True
+        deletes = self._drain_deletes()
         if rows or deletes:
             self._commit(rows, deletes, level)
             if oldest is not None:
@@ -331,6 +371,13 @@ class Spool:
         if self._loop is not None and (waiters or results):
             self._loop.call_soon_threadsafe(_resolve, waiters, results)
         return stop
+
+    def _drain_deletes(self) -> list[tuple[int]]:
+        deletes = []
+        pending = self._deletes
+        for _ in range(len(pending)):
+            deletes.append(pending.popleft())
+        return deletes
 
     def _commit(self, rows: list[tuple[Any, ...]], deletes: list[tuple[int]], level: int) -> None:
         while True:
