@@ -148,3 +148,26 @@ def test_an_unusable_path_is_one_clear_error(tmp_path: Path) -> None:
             account_level="full",
             metrics=Metrics(CollectorRegistry()),
         )
+
+
+async def test_a_row_acknowledged_before_its_batch_is_written_is_still_deleted(
+    opener: Opener,
+) -> None:
+    # The writer thread's steps, run here one by one: the producer may acknowledge a
+    # record while its row still waits on the loop to be handed over.
+    spool = opener()
+    spool._loop = asyncio.get_running_loop()
+    try:
+        seq, _ = _append(spool, "tplus.depth", 1)
+        spool.delete(seq, 4 + ROW_OVERHEAD)
+        spool._apply([])  # the writer wakes on its idle timer: the row is not in the file yet
+        spool._flush()
+        spool._apply([spool._ops.get_nowait()])  # the batch: inserted, then deleted
+        other = sqlite3.connect(spool.path)
+        try:
+            assert other.execute("SELECT count(*) FROM records").fetchone() == (0,)
+        finally:
+            other.close()
+    finally:
+        spool._reader.close()
+        spool._conn.close()
