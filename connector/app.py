@@ -42,7 +42,7 @@ from connector.ops.http_server import OpsServer
 from connector.ops.metrics import Metrics
 from connector.pipeline import Publisher
 from connector.settings import ConfigError, Settings
-from connector.sources import tastytrade_account, tplus_market, tplus_oms
+from connector.sources import book_checkpoints, tastytrade_account, tplus_market, tplus_oms
 from connector.sources.backoff import Backoff
 from connector.sources.context import Service, SourceContext
 
@@ -147,10 +147,14 @@ class Connector:
                 **{key: v.get_secret_value() for key, v in k.security.items()},
             }
         )
+        compacted = {self.settings.topics().get(book_checkpoints.BOOKS_STREAM)}
         futures = admin.create_topics(
             [
                 NewTopic(
-                    n, num_partitions=k.topic_partitions, replication_factor=k.topic_replication
+                    n,
+                    num_partitions=k.topic_partitions,
+                    replication_factor=k.topic_replication,
+                    config=dict(book_checkpoints.TOPIC_CONFIG) if n in compacted else {},
                 )
                 for n in names
             ],

@@ -3,6 +3,8 @@
 Values are decoded with confluent-kafka's AvroDeserializer against the
 registry; a value that is not in the Confluent wire format (the dead-letter
 topic holds raw frames) is printed as text with its headers instead.
+``--book ASSET`` prints the live top of one depth book instead, kept by the
+reference reader (:class:`connector.readers.BookReader`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from confluent_kafka import Consumer, KafkaError
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext, SerializationError
+
+from connector.readers import BookReader, CheckpointExpired
+from connector.readers.depth_book import Applied, DepthBook
 
 
 def _text(data: str | bytes | None) -> str | None:
@@ -87,4 +92,59 @@ def tail(
     finally:
         consumer.close()
         client.close()
+    return 0
+
+
+def top_of_book(book: DepthBook) -> dict[str, Any]:
+    """One line of ``tail --book``: the book's sequence, state and best levels."""
+    bid, ask = book.best_bid(), book.best_ask()
+    return {
+        "asset": book.asset,
+        "sequence": book.sequence,
+        "state": book.state.value,
+        "invalid_reason": book.invalid_reason,
+        "bid": None if bid is None or not book.valid else [bid["price"], bid["quantity"]],
+        "ask": None if ask is None or not book.valid else [ask["price"], ask["quantity"]],
+    }
+
+
+def tail_book(
+    asset: str,
+    bootstrap: str,
+    registry_url: str,
+    *,
+    books_topic: str,
+    depth_topic: str,
+    max_records: int | None,
+    idle_timeout_s: float | None,
+) -> int:
+    """Print the top of ``asset``'s book as JSON lines, once at start and at every change."""
+    reader = BookReader(
+        asset, bootstrap, registry_url, books_topic=books_topic, depth_topic=depth_topic
+    )
+    printed = 0
+    last = time.monotonic()
+    try:
+        reader.start()
+        shown = top_of_book(reader.book)
+        print(json.dumps(shown), flush=True)
+        while max_records is None or printed < max_records:
+            applied = reader.poll(0.5)
+            if applied is None or applied in (Applied.DUPLICATE, Applied.SKIPPED):
+                if idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
+                    break
+                continue
+            last = time.monotonic()
+            line = top_of_book(reader.book)
+            if line != shown:
+                print(json.dumps(line), flush=True)
+                shown = line
+                printed += 1
+    except CheckpointExpired as exc:
+        print(f"connector tail: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("connector tail: interrupted", file=sys.stderr)
+    finally:
+        reader.close()
     return 0

@@ -30,7 +30,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
         {"app", "dev", "tail", "governance.cli", "ops.log_format", "ops.process_policy"}
         | {"delivery.serde"}
     ),
-    "tail": frozenset(),
+    "tail": frozenset({"readers"}),
     # shared types
     "settings": frozenset(),
     "secrets": frozenset(),
@@ -41,7 +41,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "ops": frozenset(),
     "delivery": frozenset({"ops", "venues.errors"}),
     "governance": frozenset({"delivery.serde"}),
-    "sources": frozenset({"ops", "venues"}),
+    "sources": frozenset({"ops", "venues", "readers.depth_book"}),
+    "readers": frozenset(),
     "embedded": frozenset({"governance.compat"}),
     "simulators": frozenset({"ops.wire_log"}),
 }
@@ -54,6 +55,7 @@ PURE = [
     ROOT / "delivery" / "avro_writer.py",
     ROOT / "governance" / "compat.py",
     ROOT / "sources" / "backoff.py",
+    ROOT / "readers" / "depth_book.py",
     ROOT / "bench" / "frames.py",
     ROOT / "bench" / "stats.py",
     ROOT / "simulators" / "book_model.py",
