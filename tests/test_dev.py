@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import sys
+from decimal import Decimal
 
 import httpx
 
@@ -99,6 +100,29 @@ async def test_dev_runs_the_stack_and_other_processes_decode_every_topic() -> No
         assert tail.returncode == 0, err.decode()
         lines = [json.loads(line) for line in out.decode().splitlines()]
         assert len(lines) == 2 and all("trade_id" in line["value"] for line in lines)
+
+        book = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "connector",
+            "tail",
+            "--book",
+            "1",
+            "--max-records",
+            "3",
+            "--bootstrap",
+            env["KAFKA_BOOTSTRAP"],
+            "--registry",
+            env["SCHEMA_REGISTRY_URL"],
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(book.communicate(), timeout=60)
+        assert book.returncode == 0, err.decode()
+        tops = [json.loads(line) for line in out.decode().splitlines()]
+        assert len(tops) == 4 and all(top["asset"] == "1" for top in tops)
+        joined = tops[0]  # the book as loaded from its latest checkpoint
+        assert joined["state"] == "live" and Decimal(joined["bid"][0]) < Decimal(joined["ask"][0])
 
         async with httpx.AsyncClient() as http:
             body = (await http.get(env["METRICS_URL"])).text

@@ -30,6 +30,7 @@ from connector.readers.depth_book import Applied
 from connector.settings import Settings, parse_settings
 from connector.simulators.book_model import Book
 from connector.simulators.tplus_market import TplusMarketSimulator
+from connector.tail import tail_book
 from tests.kafka_reader import TopicReader
 from tests.running import running_connector
 
@@ -258,7 +259,7 @@ def _overflow_partition(cluster: MockCluster, topic: str, partition: int) -> Non
 
 
 async def test_a_reader_whose_checkpoint_is_older_than_the_retention_says_so(
-    stack: Stack,
+    stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     async with running_connector(Connector(stack.settings)):
         await asyncio.wait_for(stack.sim.wait_connected(f"/marketdepth/diff/{ASSET}"), 20)
@@ -283,3 +284,17 @@ async def test_a_reader_whose_checkpoint_is_older_than_the_retention_says_so(
     assert expired.wanted < expired.earliest
     assert "no book is built from it" in str(expired)
     assert not reader.book.valid
+    capsys.readouterr()
+    code = await asyncio.to_thread(
+        tail_book,
+        ASSET,
+        stack.cluster.bootstrap_servers,
+        stack.registry_url,
+        books_topic="tplus.books",
+        depth_topic="tplus.depth",
+        max_records=None,
+        idle_timeout_s=5,
+    )
+    printed = capsys.readouterr()
+    assert (code, printed.out) == (1, "")
+    assert printed.err == f"connector tail: {expired}\n"

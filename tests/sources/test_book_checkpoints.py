@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from connector.ops.metrics import Metrics
@@ -13,6 +15,7 @@ from connector.venues.tplus.market_data import BookLevels, depth_record
 from tests.avro_check import roundtrip
 from tests.fakes import RecordingSink
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 S = 1_000_000_000  # one second in ns
 WRITTEN_NS = 99
 
@@ -109,3 +112,20 @@ async def test_checkpoints_off_leave_the_publisher_as_it_is(metrics: Metrics) ->
     assert depth_publisher(off, publisher, "1", lambda: 0) is publisher
     assert "tplus.books" not in off.topic_map()
     assert TplusMarketDataSettings().topic_map()["tplus.books"] == "tplus.books"
+
+
+async def test_the_guides_example_checkpoint_is_what_the_writer_makes_of_the_example_snapshot(
+    metrics: Metrics,
+) -> None:
+    snapshot = json.loads((EXAMPLES / "tplus.depth.json").read_text(encoding="utf-8"))[0]
+    example = json.loads((EXAMPLES / "tplus.books.json").read_text(encoding="utf-8"))
+    sink = RecordingSink()
+    settings = TplusMarketDataSettings()
+    publisher = depth_publisher(
+        settings, Publisher(sink, metrics), "1", lambda: int(example["written_ns"])
+    )
+    record = Record("tplus.depth", "1", snapshot, snapshot["received_ns"])
+    await _publish(publisher, record)
+    assert record.on_ack is not None
+    record.on_ack(example["depth_partition"], example["depth_offset"])
+    assert _books(sink) == [example]
