@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 from decimal import Decimal
+from typing import Any
 
 import httpx
 
@@ -27,6 +28,26 @@ async def _read_addresses(proc: asyncio.subprocess.Process) -> dict[str, str]:
             if sep and name.isupper():
                 found[name] = value
     return found
+
+
+async def _tail(env: dict[str, str], *args: str) -> list[dict[str, Any]]:
+    """``connector tail ARGS`` against the dev stack, as another process; its JSON lines."""
+    tail = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "connector",
+        "tail",
+        *args,
+        "--bootstrap",
+        env["KAFKA_BOOTSTRAP"],
+        "--registry",
+        env["SCHEMA_REGISTRY_URL"],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(tail.communicate(), timeout=60)
+    assert tail.returncode == 0, err.decode()
+    return [json.loads(line) for line in out.decode().splitlines()]
 
 
 async def test_dev_runs_the_stack_and_other_processes_decode_every_topic() -> None:
@@ -80,46 +101,9 @@ async def test_dev_runs_the_stack_and_other_processes_decode_every_topic() -> No
         assert all(r.key in ("1", "2") for r in records["tplus.depth"])
         assert all(isinstance(r.value["price"], str) for r in records["tplus.trades"])
 
-        tail = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "connector",
-            "tail",
-            "tplus.trades",
-            "--from-beginning",
-            "--max-records",
-            "2",
-            "--bootstrap",
-            env["KAFKA_BOOTSTRAP"],
-            "--registry",
-            env["SCHEMA_REGISTRY_URL"],
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(tail.communicate(), timeout=60)
-        assert tail.returncode == 0, err.decode()
-        lines = [json.loads(line) for line in out.decode().splitlines()]
+        lines = await _tail(env, "tplus.trades", "--from-beginning", "--max-records", "2")
         assert len(lines) == 2 and all("trade_id" in line["value"] for line in lines)
-
-        book = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "connector",
-            "tail",
-            "--book",
-            "1",
-            "--max-records",
-            "3",
-            "--bootstrap",
-            env["KAFKA_BOOTSTRAP"],
-            "--registry",
-            env["SCHEMA_REGISTRY_URL"],
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(book.communicate(), timeout=60)
-        assert book.returncode == 0, err.decode()
-        tops = [json.loads(line) for line in out.decode().splitlines()]
+        tops = await _tail(env, "--book", "1", "--max-records", "3")
         assert len(tops) == 4 and all(top["asset"] == "1" for top in tops)
         joined = tops[0]  # the book as loaded from its latest checkpoint
         assert joined["state"] == "live" and Decimal(joined["bid"][0]) < Decimal(joined["ask"][0])

@@ -15,6 +15,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -154,6 +155,24 @@ def _reader(stack: Stack) -> BookReader:
     return BookReader(ASSET, stack.cluster.bootstrap_servers, stack.registry_url)
 
 
+async def _join_once(stack: Stack, more: int) -> tuple[BookReader, list[Seen]]:
+    """A new reader, joined and followed for ``more`` changes, then closed."""
+    reader = _reader(stack)
+    try:
+        return reader, await asyncio.to_thread(_join, reader, more)
+    finally:
+        reader.close()
+
+
+@asynccontextmanager
+async def _streaming(stack: Stack) -> AsyncIterator[None]:
+    """A connector bridging the asset's depth, with the simulator emitting."""
+    async with running_connector(Connector(stack.settings)):
+        await asyncio.wait_for(stack.sim.wait_connected(f"/marketdepth/diff/{ASSET}"), 20)
+        stack.sim.resume()
+        yield
+
+
 async def _delivered(stack: Stack, count: int) -> int:
     """Until ``tplus.depth`` holds at least ``count`` records; returns how many it holds."""
     depth = TopicReader(stack.cluster.bootstrap_servers, stack.registry_url, ["tplus.depth"])
@@ -165,16 +184,10 @@ async def _delivered(stack: Stack, count: int) -> int:
 
 
 async def test_a_reader_that_joins_mid_stream_holds_the_venues_book(stack: Stack) -> None:
-    async with running_connector(Connector(stack.settings)):
-        await asyncio.wait_for(stack.sim.wait_connected(f"/marketdepth/diff/{ASSET}"), 20)
-        stack.sim.resume()
+    async with _streaming(stack):
         await _delivered(stack, random.Random().randint(150, 400))  # a random moment
-        reader = _reader(stack)
         joined = time.monotonic()
-        try:
-            states = await asyncio.to_thread(_join, reader, 100)
-        finally:
-            reader.close()
+        reader, states = await _join_once(stack, 100)
         assert reader.checkpoint is not None, "the reader did not start from a checkpoint"
         first_valid = next(s for s in states if s.valid)
         assert first_valid.at - joined < JOIN_BUDGET_S
@@ -185,24 +198,17 @@ async def test_a_reader_that_joins_mid_stream_holds_the_venues_book(stack: Stack
 async def test_readers_hold_the_venues_book_across_a_connector_restart(stack: Stack) -> None:
     early = _reader(stack)
     try:
-        async with running_connector(Connector(stack.settings)):
-            await asyncio.wait_for(stack.sim.wait_connected(f"/marketdepth/diff/{ASSET}"), 20)
-            stack.sim.resume()
+        async with _streaming(stack):
             delivered = await _delivered(stack, 200)
             before = await asyncio.to_thread(_join, early, 50)
         # The venue goes on while no connector listens; the next one resyncs.
-        async with running_connector(Connector(stack.settings)):
-            await asyncio.wait_for(stack.sim.wait_connected(f"/marketdepth/diff/{ASSET}"), 20)
+        async with _streaming(stack):
             await _delivered(stack, delivered + 200)
             target = stack.sim.emitted.depth[ASSET][-1].sequence_number
             across = await asyncio.to_thread(
                 _follow, early, lambda s: bool(s) and (s[-1].sequence or 0) >= target
             )
-            late = _reader(stack)
-            try:
-                after = await asyncio.to_thread(_join, late, 50)
-            finally:
-                late.close()
+            late, after = await _join_once(stack, 50)
     finally:
         early.close()
     assert any(s.applied is Applied.REPLACED for s in across), "no SNAPSHOT after the restart"
@@ -216,9 +222,7 @@ async def test_readers_hold_the_venues_book_across_a_connector_restart(stack: St
 async def test_readers_hold_the_venues_book_across_an_injected_gap(stack: Stack) -> None:
     early = _reader(stack)
     try:
-        async with running_connector(Connector(stack.settings)):
-            await asyncio.wait_for(stack.sim.wait_connected(f"/marketdepth/diff/{ASSET}"), 20)
-            stack.sim.resume()
+        async with _streaming(stack):
             await _delivered(stack, 200)
             before = await asyncio.to_thread(_join, early, 20)
             stack.sim.skip_sequence(ASSET, 3)
@@ -228,11 +232,8 @@ async def test_readers_hold_the_venues_book_across_an_injected_gap(stack: Stack)
                 early,
                 lambda s: any(not x.valid for x in s) and s[-1].applied is Applied.UPDATED,
             )
-            late = _reader(stack)  # its checkpoint is from before the gap or its resync
-            try:
-                after = await asyncio.to_thread(_join, late, 50)
-            finally:
-                late.close()
+            # Its checkpoint is from before the gap or from the resync after it.
+            late, after = await _join_once(stack, 50)
     finally:
         early.close()
     invalid = [s for s in across if not s.valid]
@@ -261,9 +262,7 @@ def _overflow_partition(cluster: MockCluster, topic: str, partition: int) -> Non
 async def test_a_reader_whose_checkpoint_is_older_than_the_retention_says_so(
     stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async with running_connector(Connector(stack.settings)):
-        await asyncio.wait_for(stack.sim.wait_connected(f"/marketdepth/diff/{ASSET}"), 20)
-        stack.sim.resume()
+    async with _streaming(stack):
         await _delivered(stack, 100)
         books = TopicReader(stack.cluster.bootstrap_servers, stack.registry_url, ["tplus.books"])
         try:
