@@ -89,8 +89,9 @@ class DepthBook:
             last = self.sequence
             assert last is not None
             if sequence == last + self.step:
-                self._set(self._bids, value["bids"])
-                self._set(self._asks, value["asks"])
+                # Every diff the connector publishes comes here: no call per level.
+                _set_levels(self._bids, value["bids"])
+                _set_levels(self._asks, value["asks"])
                 self.sequence = sequence
                 return Applied.UPDATED
             if sequence <= last:
@@ -107,8 +108,8 @@ class DepthBook:
         """Replace the whole book (a SNAPSHOT's levels, or a checkpoint's)."""
         self._bids = {}
         self._asks = {}
-        self._set(self._bids, bids)
-        self._set(self._asks, asks)
+        _set_levels(self._bids, bids)
+        _set_levels(self._asks, asks)
         self.sequence = sequence
         self.state = BookState.LIVE
         self.invalid_reason = None
@@ -116,15 +117,6 @@ class DepthBook:
     def _invalidate(self, reason: str) -> None:
         self.state = BookState.INVALID
         self.invalid_reason = reason
-
-    @staticmethod
-    def _set(side: dict[str, Level], levels: Sequence[Level]) -> None:
-        for level in levels:
-            key = price_key(level["price"])
-            if is_zero(level["quantity"]):
-                side.pop(key, None)
-            else:
-                side[key] = level
 
     def bids(self) -> list[Level]:
         """Every bid level, best (highest price) first."""
@@ -143,6 +135,20 @@ class DepthBook:
     def quantities(self) -> tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]:
         """(bids, asks) as price → quantity, both ``Decimal``: for comparing books."""
         return _decimals(self._bids), _decimals(self._asks)
+
+
+def _set_levels(side: dict[str, Level], levels: Sequence[Level]) -> None:
+    """Set each level's absolute quantity; zero removes it (``price_key`` and ``is_zero``,
+    inlined with their common cases first: this runs for every diff the connector publishes)."""
+    for level in levels:
+        price = level["price"]
+        if price[-1:] == "0" and "." in price:
+            price = price.rstrip("0").rstrip(".")
+        quantity = level["quantity"]
+        if quantity[:1] not in "0" or quantity.strip("0."):  # "" is in "0": removed
+            side[price] = level
+        else:
+            side.pop(price, None)
 
 
 def _price(level: Level) -> Decimal:

@@ -61,14 +61,14 @@ class BookCheckpointer:
         """Apply a depth record; when a checkpoint is due, ask to hear of its acknowledgement."""
         book = self._book
         applied = book.apply(record.value)
-        if not book.valid:
-            return
-        if applied is Applied.REPLACED:
-            reason = Reason.RESYNC
-        elif record.received_ns >= self._due_ns:
+        if applied is Applied.UPDATED:
+            if record.received_ns < self._due_ns:
+                return  # nearly every diff: its cost is the book's
             reason = Reason.INTERVAL
+        elif applied is Applied.REPLACED:
+            reason = Reason.RESYNC
         else:
-            return
+            return  # the book did not move, or is not valid
         assert book.sequence is not None
         self._due_ns = record.received_ns + self._interval_ns
         self._taken += 1

@@ -82,6 +82,27 @@ def test_a_zero_quantity_removes_a_level_whatever_its_spelling() -> None:
     ]
 
 
+_DECIMAL_TEXT = st.from_regex(r"\A(0|[1-9][0-9]{0,4})(\.[0-9]{1,6})?\Z")
+
+
+@given(price=_DECIMAL_TEXT, quantity=_DECIMAL_TEXT)
+def test_the_book_keys_and_removes_levels_as_price_key_and_is_zero_say(
+    price: str, quantity: str
+) -> None:
+    book = DepthBook("1")
+    book.load([{"price": "1", "quantity": "1"}], [], 1)
+    book.apply(_diff(2, ((price, quantity),)))
+    bids, _ = book.quantities()
+    assert is_zero(quantity) == (Decimal(quantity) == 0)
+    if is_zero(quantity):
+        assert Decimal(price) not in bids
+    else:
+        assert bids[Decimal(price)] == Decimal(quantity)
+        assert len(bids) == 1 + (Decimal(price) != 1)
+        longer = price + "0" if "." in price else price + ".00"
+        assert price_key(longer) == price_key(price)  # one level, however it is spelt
+
+
 def test_duplicates_are_skipped_and_a_jump_or_a_gap_invalidates_until_a_snapshot() -> None:
     snapshot, _, gap = _examples()
     book = DepthBook("1")
