@@ -138,6 +138,20 @@ class Connector:
                 )
                 await asyncio.sleep(delay)
 
+    def new_topics(self, names: list[str]) -> list[NewTopic]:
+        """The topics to create: the books topic compacted, the rest with the cluster's defaults."""
+        k = self.settings.kafka
+        compacted = {self.settings.topics().get(book_checkpoints.BOOKS_STREAM)}
+        return [
+            NewTopic(
+                n,
+                num_partitions=k.topic_partitions,
+                replication_factor=k.topic_replication,
+                config=dict(book_checkpoints.TOPIC_CONFIG) if n in compacted else {},
+            )
+            for n in names
+        ]
+
     def _create_topics(self, names: list[str]) -> None:
         """Create missing topics; a cluster that forbids it is not an error."""
         k = self.settings.kafka
@@ -147,19 +161,7 @@ class Connector:
                 **{key: v.get_secret_value() for key, v in k.security.items()},
             }
         )
-        compacted = {self.settings.topics().get(book_checkpoints.BOOKS_STREAM)}
-        futures = admin.create_topics(
-            [
-                NewTopic(
-                    n,
-                    num_partitions=k.topic_partitions,
-                    replication_factor=k.topic_replication,
-                    config=dict(book_checkpoints.TOPIC_CONFIG) if n in compacted else {},
-                )
-                for n in names
-            ],
-            request_timeout=15,
-        )
+        futures = admin.create_topics(self.new_topics(names), request_timeout=15)
         for name, future in futures.items():
             try:
                 future.result()

@@ -7,6 +7,14 @@ on its way to the sink; it keeps the book those records build (the same
 the sink for that record's partition and offset once the brokers
 acknowledge it (``Record.on_ack``) and only then writes the checkpoint: a
 consumer that starts from one never needs a depth record that may not exist.
+
+The book is taken when the record is handed over, the offset when it is
+acknowledged; the two agree because one asset's records are produced in
+order to one partition. A record the sink had to produce again after a
+failed delivery can land after later ones: if it is one the checkpoint
+includes, a reader meets it again as a duplicate; if it is the checkpoint's
+own record, the reader finds the next DIFF out of sequence and waits for a
+SNAPSHOT. Either way no wrong book.
 """
 
 from __future__ import annotations
