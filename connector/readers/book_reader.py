@@ -32,6 +32,7 @@ from confluent_kafka import (
     Message,
     TopicPartition,
 )
+from confluent_kafka.error import ConsumeError, KeyDeserializationError, ValueDeserializationError
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import StringDeserializer
@@ -103,6 +104,8 @@ class BookReader:
                 "enable.auto.commit": False,
                 # An offset that retention removed must fail, never silently jump ahead.
                 "auto.offset.reset": "error",
+                # Tells when the books topic has been read to its end.
+                "enable.partition.eof": True,
                 **(config or {}),
                 "key.deserializer": StringDeserializer("utf_8"),
                 "value.deserializer": AvroDeserializer(self._registry),
@@ -154,15 +157,20 @@ class BookReader:
                     raise TimeoutError(
                         f"{self.books_topic} not read to its end in {self._timeout_s} s"
                     )
-                msg = self._consumer.poll(0.2)
-                if msg is None or not self._usable(msg):
+                msg = self._next(0.2)
+                if msg is None:
+                    continue
+                at, offset = msg.partition() or 0, msg.offset() or 0
+                if _at_end(msg):
+                    ends.pop(at, None)
+                    continue
+                if not self._usable(msg):
                     continue
                 if self._ours(msg):
                     value = _decoded(msg)
                     if latest is None or value["written_ns"] >= latest["written_ns"]:
                         latest = value
-                at, offset = msg.partition(), msg.offset()
-                if at is not None and offset is not None and offset >= ends.get(at, 0) - 1:
+                if offset >= ends.get(at, 0) - 1:
                     ends.pop(at, None)
         finally:
             self._consumer.unassign()
@@ -192,11 +200,22 @@ class BookReader:
         Raises :class:`CheckpointExpired` when retention removed the records
         the reader was about to read.
         """
-        msg = self._consumer.poll(timeout_s)
+        msg = self._next(timeout_s)
         if msg is None or not self._usable(msg) or not self._ours(msg):
             return None
         self._position = (msg.topic() or self.depth_topic, msg.partition() or 0, msg.offset() or 0)
         return self.book.apply(_decoded(msg))
+
+    def _next(self, timeout_s: float) -> Message | None:
+        """The next record or error event; DeserializingConsumer raises the latter."""
+        try:
+            return self._consumer.poll(timeout_s)
+        except (KeyDeserializationError, ValueDeserializationError):
+            raise  # not a record of the connector's: say so rather than skip it
+        except ConsumeError as exc:
+            if exc.kafka_message is None:
+                raise
+            return exc.kafka_message
 
     def _ours(self, msg: Message) -> bool:
         """Whether a record is keyed by this reader's asset (keys are decoded to str)."""
@@ -208,6 +227,8 @@ class BookReader:
         err = msg.error()
         if err is None:
             return True
+        if err.code() == KafkaError._PARTITION_EOF:
+            return False
         if err.code() == KafkaError._AUTO_OFFSET_RESET:
             topic, partition = msg.topic() or self.depth_topic, msg.partition() or 0
             wanted = -1 if self._position is None else self._position[2] + 1
@@ -244,6 +265,12 @@ class BookReader:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _at_end(msg: Message) -> bool:
+    """Whether ``msg`` says its partition has been read to its end."""
+    err = msg.error()
+    return err is not None and err.code() == KafkaError._PARTITION_EOF
 
 
 def _decoded(msg: Message) -> dict[str, Any]:

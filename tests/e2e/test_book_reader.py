@@ -271,7 +271,29 @@ async def test_a_reader_whose_checkpoint_is_older_than_the_retention_says_so(
             books.close()
     stack.sim.pause()
     partition = read["tplus.books"][-1].value["depth_partition"]
-    await asyncio.to_thread(_overflow_partition, stack.cluster, "tplus.depth", partition)
+    # A reader that is positioned but has fetched (almost) nothing yet when retention moves.
+    behind = BookReader(
+        ASSET,
+        stack.cluster.bootstrap_servers,
+        stack.registry_url,
+        config={
+            "queued.min.messages": 1,
+            "queued.max.messages.kbytes": 1,
+            "fetch.max.bytes": 1024,
+            "message.max.bytes": 1024,
+            "max.partition.fetch.bytes": 1024,
+        },
+    )
+    try:
+        await asyncio.to_thread(behind.start)
+        assert behind.book.valid
+        await asyncio.to_thread(_overflow_partition, stack.cluster, "tplus.depth", partition)
+        with pytest.raises(CheckpointExpired) as fell_behind:
+            await asyncio.to_thread(_follow, behind, lambda states: False, 20)
+    finally:
+        behind.close()
+    assert fell_behind.value.partition == partition
+    assert fell_behind.value.wanted < fell_behind.value.earliest
     reader = _reader(stack)
     try:
         with pytest.raises(CheckpointExpired) as raised:
