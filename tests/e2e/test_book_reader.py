@@ -246,6 +246,19 @@ async def test_readers_hold_the_venues_book_across_an_injected_gap(stack: Stack)
     _assert_matches_venue(stack, after)
 
 
+async def test_without_checkpoints_a_reader_starts_from_the_oldest_record(stack: Stack) -> None:
+    data = stack.settings.model_dump(mode="json")
+    data["tplus"]["market_data"]["book_checkpoint_s"] = 0
+    stack.settings = parse_settings(data)
+    async with _streaming(stack):
+        await _delivered(stack, 100)
+        reader, states = await _join_once(stack, 100)
+    assert reader.checkpoint is None
+    assert not states[0].valid  # nothing to start from until the first SNAPSHOT
+    assert states[1].applied is Applied.REPLACED
+    _assert_matches_venue(stack, states)
+
+
 def _overflow_partition(cluster: MockCluster, topic: str, partition: int) -> None:
     """Write past the mock's per-partition log size (about 5 MiB), so it drops the oldest data.
 
