@@ -233,6 +233,7 @@ class BookReader:
             topic, partition = msg.topic() or self.depth_topic, msg.partition() or 0
             wanted = -1 if self._position is None else self._position[2] + 1
             low, _ = self._watermarks(topic, partition)
+            self.book.invalidate("expired")
             raise CheckpointExpired(self.asset, topic, partition, wanted, low)
         if err.fatal():
             raise KafkaException(err)

@@ -96,12 +96,12 @@ class DepthBook:
                 return Applied.UPDATED
             if sequence <= last:
                 return Applied.DUPLICATE
-            self._invalidate("out_of_sequence")
+            self.invalidate("out_of_sequence")
             return Applied.INVALIDATED
         if kind == "SNAPSHOT":
             self.load(value["bids"], value["asks"], value["sequence_number"])
             return Applied.REPLACED
-        self._invalidate(value.get("gap_reason") or "gap")
+        self.invalidate(value.get("gap_reason") or "gap")
         return Applied.INVALIDATED
 
     def load(self, bids: Sequence[Level], asks: Sequence[Level], sequence: int) -> None:
@@ -114,7 +114,8 @@ class DepthBook:
         self.state = BookState.LIVE
         self.invalid_reason = None
 
-    def _invalidate(self, reason: str) -> None:
+    def invalidate(self, reason: str) -> None:
+        """Continuity is lost (``reason`` says how): nothing applies until the next SNAPSHOT."""
         self.state = BookState.INVALID
         self.invalid_reason = reason
 

@@ -307,6 +307,7 @@ async def test_a_reader_whose_checkpoint_is_older_than_the_retention_says_so(
         behind.close()
     assert fell_behind.value.partition == partition
     assert fell_behind.value.wanted < fell_behind.value.earliest
+    assert (behind.book.valid, behind.book.invalid_reason) == (False, "expired")
     reader = _reader(stack)
     try:
         with pytest.raises(CheckpointExpired) as raised:
