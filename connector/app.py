@@ -36,6 +36,7 @@ from connector.delivery.sink import (
     producer_config,
     producer_factory,
 )
+from connector.delivery.startup import KafkaUnavailable, wait_for_brokers
 from connector.governance import catalog
 from connector.ops.health import Health
 from connector.ops.http_server import OpsServer
@@ -90,16 +91,23 @@ class Connector:
         """Run until ``stop`` is set; return the number of records left unflushed."""
         s = self.settings
         ops = OpsServer(self.registry, self.health, s.metrics.host, s.metrics.port)
-        port = await ops.start()
+        try:
+            port = await ops.start()
+        except OSError as exc:
+            raise StartupError(
+                f"cannot serve metrics on {s.metrics.host}:{s.metrics.port} "
+                f"(metrics.port): {exc.strerror or exc}"
+            ) from None
         client = registry_client(s.schema_registry)
         try:
             topics = s.topics()
             self.health.set("schemas", False, "registering")
             schema_ids = await self._pin_schemas(client, topics)
             self.health.set("schemas", True, "")
+            sink = self._build_sink(client, topics)
+            await self._wait_for_brokers(sink)
             if s.kafka.create_topics:
                 await asyncio.to_thread(self._create_topics, [*topics.values(), s.kafka.dlq_topic])
-            sink = self._build_sink(client, topics)
             await sink.start()
             host = "127.0.0.1" if s.metrics.host in ("0.0.0.0", "") else s.metrics.host
             if on_started is not None:
@@ -125,18 +133,30 @@ class Connector:
             except SchemaSetupError:
                 raise
             except RegistryUnavailable as exc:
+                # Unreachable, a 5xx, or (pinned mode) a schema not registered yet.
                 self.metrics.registry_errors.labels("startup").inc()
-                self.health.set("schemas", False, str(exc))
+                self.health.set("schemas", False, f"{s.url}: {exc}")
                 if time.monotonic() >= deadline:
                     raise StartupError(
-                        f"schema registry at {s.url} unreachable for {s.startup_timeout_s:.0f} s"
+                        f"schema registry at {s.url} not usable for {s.startup_timeout_s:g} s "
+                        f"(schema_registry.startup_timeout_s): {exc}"
                     ) from None
                 delay = backoff.next_delay()
                 log.warning(
-                    "schema registry unreachable; retrying",
-                    extra={"error": type(exc).__name__, "delay_s": round(delay, 3)},
+                    "schema registry not usable; retrying",
+                    extra={"url": s.url, "error": str(exc), "delay_s": round(delay, 3)},
                 )
                 await asyncio.sleep(delay)
+
+    async def _wait_for_brokers(self, sink: KafkaSink) -> None:
+        k = self.settings.kafka
+        try:
+            await wait_for_brokers(
+                sink.probe, k.bootstrap_servers, k.startup_timeout_s, self.health, self._rng
+            )
+        except KafkaUnavailable as exc:
+            await sink.close(0)
+            raise StartupError(str(exc)) from None
 
     def _create_topics(self, names: list[str]) -> None:
         """Create missing topics; a cluster that forbids it is not an error."""

@@ -421,6 +421,11 @@ class KafkaSettings(_Model):
         default_factory=dict,
         description="Extra librdkafka properties (SASL, TLS); values are treated as secrets.",
     )
+    startup_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Give up start-up (exit 1) when no broker answered for this long.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> KafkaSettings:
@@ -451,6 +456,12 @@ class MetricsSettings(_Model):
 class LoggingSettings(_Model):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = Field(True, description="One JSON object per line on stderr.")
+    status_interval_s: float = Field(
+        60.0,
+        ge=0,
+        description="Log a status line (events/s per venue, DLQ, reconnects, ready) this "
+        "often; 0: never.",
+    )
 
 
 class Settings(_Model):

@@ -39,7 +39,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # packages
     "venues": frozenset(),
     "ops": frozenset(),
-    "delivery": frozenset({"ops", "venues.errors"}),
+    "delivery": frozenset({"ops", "venues.errors", "sources.backoff"}),
     "governance": frozenset({"delivery.serde"}),
     "sources": frozenset({"ops", "venues"}),
     "embedded": frozenset({"governance.compat"}),

@@ -50,7 +50,19 @@ class SchemaSetupError(Exception):
 
 
 class RegistryUnavailable(Exception):
-    """The registry could not be reached; worth retrying."""
+    """The registry could not be reached or answered a transient error; worth retrying.
+
+    The message says which: "unreachable" only when no HTTP answer came back.
+    """
+
+
+class SchemaNotRegisteredYet(RegistryUnavailable):
+    """A lookup (pinned mode) found no such subject or schema: retried at start-up.
+
+    A registry answers lookups 40401 for a moment after it starts (Karapace does,
+    while it reads its schemas topic), and a deploy pipeline may register the
+    schemas while the connector starts; only a lasting 404 is an error.
+    """
 
 
 def registry_client(settings: SchemaRegistrySettings) -> SchemaRegistryClient:
@@ -96,17 +108,17 @@ def pin_schemas(
         except SchemaRegistryError as exc:
             _raise_retryable(exc)
             action = "register" if auto_register else "find"
-            hint = ""
-            if not auto_register and exc.error_code in (_SUBJECT_NOT_FOUND, _SCHEMA_NOT_FOUND):
-                hint = (
-                    " (this version of the schema is not registered; register it first with"
-                    " `connector schemas register`, or run with schema_registry.auto_register:"
-                    " true)"
-                )
-            raise SchemaSetupError(
+            message = (
                 f"schema registry would not {action} the schema of subject {subject!r}: "
-                f"HTTP {exc.http_status_code}, error {exc.error_code}: {exc.error_message}{hint}"
-            ) from None
+                f"HTTP {exc.http_status_code}, error {exc.error_code}: {exc.error_message}"
+            )
+            if not auto_register and exc.error_code in (_SUBJECT_NOT_FOUND, _SCHEMA_NOT_FOUND):
+                raise SchemaNotRegisteredYet(
+                    f"{message} (this version of the schema is not registered; register it"
+                    " first with `connector schemas register`, or run with"
+                    " schema_registry.auto_register: true)"
+                ) from None
+            raise SchemaSetupError(message) from None
         log.info("schema pinned", extra={"subject": subject, "schema_id": ids[topic]})
     return ids
 
@@ -143,7 +155,10 @@ def registered_versions(client: SchemaRegistryClient, subject: str) -> list[tupl
 
 def _raise_retryable(exc: SchemaRegistryError) -> None:
     if exc.http_status_code in (408, 429) or exc.http_status_code >= 500:
-        raise RegistryUnavailable(f"schema registry answered HTTP {exc.http_status_code}") from None
+        raise RegistryUnavailable(
+            f"schema registry answered HTTP {exc.http_status_code}, "
+            f"error {exc.error_code}: {exc.error_message}"
+        ) from None
 
 
 class AvroEncoder:

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from connector.ops.health import Health
+from connector.ops.log_throttle import RateLimitedLog, Throttle
 from connector.ops.metrics import Metrics, TopicInstruments
 from connector.pipeline import Waiting, settle
 from connector.records import DeadLetter, Record, Stage
@@ -155,11 +156,14 @@ def producer_config(
 def producer_factory(conf: Mapping[str, Any]) -> ProducerFactory:
     """A factory the sink calls with its error callback to build (and rebuild) the producer."""
 
+    # librdkafka's own log lines go through logging, in the same format as ours,
+    # throttled: an outage logs a line per connection attempt.
+    librdkafka_log = RateLimitedLog(logging.getLogger("librdkafka"))
+
     def build(on_error: Callable[[KafkaError], None]) -> ProducerLike:
         full = dict(conf)
         full["error_cb"] = on_error
-        # librdkafka's own log lines go through logging, in the same format as ours.
-        full["logger"] = logging.getLogger("librdkafka")
+        full["logger"] = librdkafka_log
         producer: ProducerLike = Producer(full)
         return producer
 
@@ -211,6 +215,7 @@ class KafkaSink:
         self._congested_at = int(config.queue_max_messages * config.congestion_watermark)
         self._ack_observer: AckObserver | None = None
         self._kafka_ok = False
+        self._error_throttle = Throttle()
         metrics.oldest_undelivered.set_function(self.oldest_undelivered_s)
         metrics.producer_queue.set_function(lambda: float(self.pending))
         metrics.producer_queue_capacity.set(config.queue_max_messages)
@@ -225,6 +230,14 @@ class KafkaSink:
         self._kafka_health(False, "connecting")
         await asyncio.to_thread(self._producer.list_topics, None, metadata_timeout_s)
         self._kafka_health(True, "")
+
+    def probe(self, timeout_s: float) -> None:
+        """Ask the brokers for metadata (blocking, before ``start``); raise if none answers."""
+        try:
+            self._producer.list_topics(None, timeout_s)
+        finally:
+            # Nothing polls before start(): serve the log lines and errors the attempt queued.
+            self._producer.poll(0)
 
     async def close(self, timeout_s: float) -> int:
         """Flush within ``timeout_s``; return how many records were left undelivered.
@@ -497,7 +510,12 @@ class KafkaSink:
             self._kafka_health(False, "all brokers down")
         if err.fatal() and self._loop is not None and not self._closing:
             self._loop.call_soon_threadsafe(self._schedule_rebuild, self._generation, err.name())
-        log.warning("kafka client error", extra={"error": err.name()})
+        suppressed = self._error_throttle.admit(err.code())
+        if suppressed is not None:
+            extra: dict[str, object] = {"error": err.name()}
+            if suppressed:
+                extra["suppressed"] = suppressed
+            log.warning("kafka client error", extra=extra)
 
     def _on_delivery(
         self, ident: int, generation: int, err: KafkaError | None, msg: Message
