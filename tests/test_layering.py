@@ -28,9 +28,10 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "bench": ANYTHING,
     "cli": frozenset(
         {"app", "dev", "tail", "governance.cli", "ops.log_format", "ops.process_policy"}
+        | {"ops.progress", "governance.config_example", "__version__"}
         | {"delivery.serde"}
     ),
-    "tail": frozenset(),
+    "tail": frozenset({"delivery.serde"}),
     # shared types
     "settings": frozenset(),
     "secrets": frozenset(),

@@ -13,7 +13,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "connector.example
 
 def test_the_example_config_is_valid() -> None:
     settings = load_settings(EXAMPLE, {})
-    assert settings.tplus.market_data.assets == ["1", "2"]
+    assert settings.tplus.market_data.assets == ["1"]
     assert settings.topics() == {
         "tplus.depth": "tplus.depth",
         "tplus.trades": "tplus.trades",

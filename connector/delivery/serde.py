@@ -9,11 +9,12 @@ flowing through a registry outage.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import fastavro
@@ -151,6 +152,30 @@ def registered_versions(client: SchemaRegistryClient, subject: str) -> list[tupl
             f"schema registry would not list the versions of subject {subject!r}: "
             f"HTTP {exc.http_status_code}, error {exc.error_code}: {exc.error_message}"
         ) from None
+
+
+@contextlib.contextmanager
+def registry_errors(action: str) -> Iterator[None]:
+    """Turn the client's transport and HTTP errors into RegistryUnavailable or SchemaSetupError.
+
+    ``action`` completes "schema registry would not ..." in the message.
+    """
+    try:
+        yield
+    except _UNREACHABLE as exc:
+        raise RegistryUnavailable(f"schema registry unreachable ({type(exc).__name__})") from None
+    except SchemaRegistryError as exc:
+        _raise_retryable(exc)
+        raise SchemaSetupError(
+            f"schema registry would not {action}: HTTP {exc.http_status_code}, "
+            f"error {exc.error_code}: {exc.error_message}"
+        ) from None
+
+
+def probe_registry(client: SchemaRegistryClient) -> None:
+    """Ask for the subject list, so a wrong URL fails first and plainly. Blocking (HTTP)."""
+    with registry_errors("list its subjects"):
+        client.get_subjects()
 
 
 def _raise_retryable(exc: SchemaRegistryError) -> None:
