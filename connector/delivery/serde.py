@@ -172,6 +172,21 @@ def registry_errors(action: str) -> Iterator[None]:
         ) from None
 
 
+def compatibility_level(client: SchemaRegistryClient, subject: str) -> tuple[str, str]:
+    """The level the registry enforces on ``subject`` and where it is set: subject or global.
+
+    This is the level ``register`` will be judged by, whatever a caller would prefer.
+    Blocking (HTTP).
+    """
+    with registry_errors(f"tell the compatibility level of subject {subject!r}"):
+        try:
+            return client.get_compatibility(subject).upper(), "subject"
+        except SchemaRegistryError as exc:
+            if exc.http_status_code != 404:  # 40408: no subject-level setting
+                raise
+        return client.get_compatibility().upper(), "global"
+
+
 def probe_registry(client: SchemaRegistryClient) -> None:
     """Ask for the subject list, so a wrong URL fails first and plainly. Blocking (HTTP)."""
     with registry_errors("list its subjects"):
