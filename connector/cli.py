@@ -22,9 +22,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from connector import __version__
 from connector.governance import cli as schema_cli
@@ -34,6 +34,8 @@ from connector.secrets import unresolved_secrets
 from connector.settings import ConfigError, load_settings
 
 log = logging.getLogger(__name__)
+
+_N = TypeVar("_N", int, float)
 
 #: Where ``dev`` writes its addresses for ``source`` in a second shell.
 DEV_ENV_FILE = ".connector-dev.env"
@@ -46,24 +48,25 @@ def _assets(text: str) -> list[str]:
     return assets
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number >= 0")
-    return value
+def _ranged(
+    convert: Callable[[str], _N], what: str, low: _N, high: _N, bounds: str
+) -> Callable[[str], _N]:
+    """An argparse type: ``convert``, then refuse values outside [low, high] (and NaN)."""
+
+    def parse(text: str) -> _N:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is not {what} ({bounds})")
+        return value
+
+    return parse
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text} is not a port number (0-65535)")
-    return value
+_seconds = _ranged(float, "a number of seconds", 0.0, sys.float_info.max, "finite, >= 0")
+_port = _ranged(int, "a port number", 0, 65535, "0-65535")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -129,7 +129,7 @@ def registered_versions(client: SchemaRegistryClient, subject: str) -> list[tupl
 
     An unknown subject has no versions. Blocking (HTTP).
     """
-    try:
+    with registry_errors(f"list the versions of subject {subject!r}"):
         try:
             numbers = client.get_versions(subject)
         except SchemaRegistryError as exc:
@@ -144,14 +144,6 @@ def registered_versions(client: SchemaRegistryClient, subject: str) -> list[tupl
                 raise SchemaSetupError(f"registry returned no schema for {subject!r} v{number}")
             found.append((int(number), int(registered.schema_id), text))
         return found
-    except _UNREACHABLE as exc:
-        raise RegistryUnavailable(f"schema registry unreachable ({type(exc).__name__})") from None
-    except SchemaRegistryError as exc:
-        _raise_retryable(exc)
-        raise SchemaSetupError(
-            f"schema registry would not list the versions of subject {subject!r}: "
-            f"HTTP {exc.http_status_code}, error {exc.error_code}: {exc.error_message}"
-        ) from None
 
 
 @contextlib.contextmanager
