@@ -215,17 +215,23 @@ async def test_a_registry_answering_5xx_while_it_starts_is_retried_and_named(
         assert await asyncio.wait_for(task, timeout=20) == 0
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
 async def test_kafka_unreachable_at_start_up_is_retried_then_fails_with_one_line(
     registry: RegistryServer,
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    closed = f"127.0.0.1:{_free_port()}"
+    metrics_port = _free_port()
     settings = parse_settings(
         {
-            "kafka": {"bootstrap_servers": closed, "startup_timeout_s": 2},
+            "kafka": {"bootstrap_servers": closed, "startup_timeout_s": 3},
             "schema_registry": {"url": registry.url},
-            "metrics": {"host": "127.0.0.1", "port": 0},
+            "metrics": {"host": "127.0.0.1", "port": metrics_port},
             "tplus": {"market_data": {"base_url": "http://127.0.0.1:9"}},
         }
     )
@@ -234,12 +240,18 @@ async def test_kafka_unreachable_at_start_up_is_retried_then_fails_with_one_line
     connector.health.add_listener(
         lambda name, c: details.append(c.detail) if name == "kafka" else None
     )
+    _, task, started = await _started_after(connector, lambda name, c: name == "kafka")
+    async with httpx.AsyncClient() as http:
+        ready = await http.get(f"http://127.0.0.1:{metrics_port}/readyz")
+    assert ready.status_code == 503
+    kafka = ready.json()["conditions"]["kafka"]
+    assert not kafka["ok"] and closed in kafka["detail"]
     with pytest.raises(StartupError) as failed:
-        await asyncio.wait_for(connector.run(asyncio.Event()), timeout=20)
+        await asyncio.wait_for(task, timeout=20)
     message = str(failed.value)
     assert "\n" not in message and closed in message and "kafka.startup_timeout_s" in message
-    assert any(closed in d and "_TRANSPORT" in d for d in details), details
-    assert not connector.health.ready()
+    assert not started.done() and not connector.health.ready()
+    assert f"no broker at {closed} answered (_TRANSPORT)" in details
 
 
 async def test_a_taken_metrics_port_fails_start_up_naming_the_key(

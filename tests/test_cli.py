@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import signal
 import socket
+import sys
 from pathlib import Path
 
 import pytest
 
 from connector import __version__
 from connector.cli import main
+from connector.embedded.kafka import MockCluster
+from connector.embedded.registry import RegistryServer
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "connector.example.yaml"
 
@@ -160,3 +166,70 @@ def test_dev_with_the_metrics_port_taken_is_one_line_and_exit_1(
     failure = [line for line in err.splitlines() if "start-up failed" in line]
     assert "Traceback" not in err and len(failure) == 1
     assert f"cannot serve metrics on 127.0.0.1:{port} (metrics.port)" in failure[0]
+
+
+async def _run_connector(config: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "connector",
+        "run",
+        str(config),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_run_logs_a_status_line_every_interval(tmp_path: Path) -> None:
+    with MockCluster() as cluster, RegistryServer() as registry:
+        config = tmp_path / "c.yaml"
+        config.write_text(
+            f"kafka: {{bootstrap_servers: '{cluster.bootstrap_servers}'}}\n"
+            f"schema_registry: {{url: '{registry.url}'}}\n"
+            "metrics: {host: 127.0.0.1, port: 0}\n"
+            "logging: {status_interval_s: 0.5}\n"
+            # No venue: the status says not ready.
+            "tplus: {market_data: {base_url: 'http://127.0.0.1:9'}}\n"
+        )
+        proc = await _run_connector(config)
+        assert proc.stderr is not None
+        try:
+            async with asyncio.timeout(60):
+                while True:
+                    line = await proc.stderr.readline()
+                    assert line, "connector run exited before a status line"
+                    entry = json.loads(line)
+                    if entry["msg"] == "status":
+                        break
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(proc.wait(), timeout=60)
+    assert code == 0
+    assert entry["ready"] is False and entry["elapsed_s"] > 0
+    assert {"events_per_s", "delivered", "dlq", "reconnects", "queued"} <= set(entry)
+
+
+async def test_run_without_brokers_exits_1_with_one_line_at_the_start_up_timeout(
+    tmp_path: Path,
+) -> None:
+    with RegistryServer() as registry, socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        bootstrap = f"127.0.0.1:{unused.getsockname()[1]}"
+        config = tmp_path / "c.yaml"
+        config.write_text(
+            f"kafka: {{bootstrap_servers: '{bootstrap}', startup_timeout_s: 3}}\n"
+            f"schema_registry: {{url: '{registry.url}'}}\n"
+            "metrics: {host: 127.0.0.1, port: 0}\n"
+        )
+        proc = await _run_connector(config)
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 1
+    entries = [json.loads(line) for line in err.decode().splitlines()]
+    assert "Traceback" not in err.decode()
+    errors = [e["msg"] for e in entries if e["logger"] == "connector.cli"]
+    assert errors == [
+        f"start-up failed: no Kafka broker at {bootstrap} answered within 3 s "
+        "(kafka.bootstrap_servers, kafka.startup_timeout_s)"
+    ]
+    # librdkafka tries to connect many times a second; its lines are folded.
+    assert len([e for e in entries if e["logger"] == "librdkafka"]) <= 6
