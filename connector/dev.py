@@ -108,10 +108,15 @@ async def _inject_faults(sim: TplusMarketSimulator, assets: list[str], every_s: 
             log.info("fault injected: venue disconnect")
 
 
-def write_env_file(path: Path, addresses: dict[str, str]) -> None:
-    """``export NAME=value`` lines, quoted for the shell."""
+def write_env_file(path: Path, addresses: dict[str, str]) -> bool:
+    """``export NAME=value`` lines, quoted for the shell; False (and a warning) if not written."""
     lines = [f"export {name}={shlex.quote(value)}" for name, value in addresses.items()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    except OSError as exc:
+        log.warning("env file not written", extra={"path": str(path), "error": exc.strerror})
+        return False
+    return True
 
 
 async def run_dev_async(options: DevOptions, stop: asyncio.Event, out: TextIO = sys.stdout) -> int:
@@ -143,6 +148,8 @@ async def run_dev_async(options: DevOptions, stop: asyncio.Event, out: TextIO = 
             }
             connector = Connector(settings, environ=environ)
 
+            written: list[Path] = []
+
             def started(info: RuntimeInfo) -> None:
                 process_policy.apply_after_startup()
                 addresses = {
@@ -158,8 +165,8 @@ async def run_dev_async(options: DevOptions, stop: asyncio.Event, out: TextIO = 
                 for name, value in addresses.items():
                     print(f"{name}={value}", file=out)
                 tail = "connector tail tplus.trades --from-beginning"
-                if options.env_file is not None:
-                    write_env_file(options.env_file, addresses)
+                if options.env_file is not None and write_env_file(options.env_file, addresses):
+                    written.append(options.env_file)
                     # tail reads KAFKA_BOOTSTRAP and SCHEMA_REGISTRY_URL from the environment.
                     source = shlex.quote(str(options.env_file))
                     hint = f"in another shell: source {source}; {tail}"
@@ -198,9 +205,9 @@ async def run_dev_async(options: DevOptions, stop: asyncio.Event, out: TextIO = 
                 for task in helpers:
                     task.cancel()
                 await asyncio.gather(*helpers, return_exceptions=True)
-                if options.env_file is not None:
+                for path in written:
                     # The addresses die with the stack; a stale file would point at nothing.
-                    options.env_file.unlink(missing_ok=True)
+                    path.unlink(missing_ok=True)
         finally:
             await oms.stop()
             await tastytrade.stop()

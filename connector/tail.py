@@ -99,8 +99,12 @@ def _check_topic(consumer: Consumer, topic: str, bootstrap: str, timeout_s: floa
             f"no Kafka broker at {bootstrap} answered within {timeout_s:g} s (--bootstrap)"
         ) from None
     found = metadata.topics.get(topic)
-    if found is None or found.error is not None:
+    error = found.error if found is not None else None
+    if found is None or (error is not None and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
         raise _Nothing(f"topic {topic} does not exist at {bootstrap}")
+    if error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+        raise _Nothing(f"not authorized to read topic {topic} at {bootstrap}")
+    # Anything else (e.g. a leader being elected) is transient: the consumer waits it out.
 
 
 def _consume(

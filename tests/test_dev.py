@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
 import signal
@@ -11,7 +12,9 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
+from connector.dev import DevOptions, run_dev_async
 from tests.kafka_reader import TopicReader
 
 TOPICS = ["tplus.depth", "tplus.trades", "tplus.klines"]
@@ -141,3 +144,36 @@ async def test_dev_runs_the_stack_and_other_processes_decode_every_topic(tmp_pat
         code = await asyncio.wait_for(proc.wait(), timeout=60)
     assert code == 0
     assert not env_file.exists()  # its addresses died with the stack
+
+
+class _Watched(io.StringIO):
+    """Output that sets ``seen`` once ``needle`` has been written."""
+
+    def __init__(self, needle: str) -> None:
+        super().__init__()
+        self.needle = needle
+        self.seen = asyncio.Event()
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if self.needle in self.getvalue():
+            self.seen.set()
+        return written
+
+
+async def test_an_env_file_that_cannot_be_written_falls_back_to_the_full_command(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = _Watched("try: connector tail")
+    stop = asyncio.Event()
+    unwritable = tmp_path / "no such folder" / "dev.env"
+    options = DevOptions(duration_s=None, assets=["1"], metrics_port=0, env_file=unwritable)
+    task = asyncio.create_task(run_dev_async(options, stop, out))
+    try:
+        await asyncio.wait_for(out.seen.wait(), timeout=60)
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, timeout=60) == 0
+    hint = next(line for line in out.getvalue().splitlines() if line.startswith("try:"))
+    assert "--bootstrap 127.0.0.1:" in hint and "--registry http://127.0.0.1:" in hint
+    assert any(r.getMessage() == "env file not written" for r in caplog.records)
