@@ -27,7 +27,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -217,7 +217,7 @@ def _check(args: argparse.Namespace) -> int:
     if client is not None:
         checks.append(functools.partial(_against_registry, client))
     try:
-        with _at(registry.url if registry is not None else ""):
+        with _at(registry.url) if registry is not None else nullcontext():
             passed = report(schemas, checks, level, sys.stdout)
     finally:
         if client is not None:
