@@ -6,7 +6,6 @@ import asyncio
 import json
 import signal
 import socket
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from connector import __version__
 from connector.cli import main
 from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
+from tests.running import log_until, run_process
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "connector.example.yaml"
 
@@ -168,18 +168,6 @@ def test_dev_with_the_metrics_port_taken_is_one_line_and_exit_1(
     assert f"cannot serve metrics on 127.0.0.1:{port} (metrics.port)" in failure[0]
 
 
-async def _run_connector(config: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "connector",
-        "run",
-        str(config),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
 async def test_run_logs_a_status_line_every_interval(tmp_path: Path) -> None:
     with MockCluster() as cluster, RegistryServer() as registry:
         config = tmp_path / "c.yaml"
@@ -191,21 +179,15 @@ async def test_run_logs_a_status_line_every_interval(tmp_path: Path) -> None:
             # No venue: the status says not ready.
             "tplus: {market_data: {base_url: 'http://127.0.0.1:9'}}\n"
         )
-        proc = await _run_connector(config)
-        assert proc.stderr is not None
+        proc = await run_process(config)
         try:
-            async with asyncio.timeout(60):
-                while True:
-                    line = await proc.stderr.readline()
-                    assert line, "connector run exited before a status line"
-                    entry = json.loads(line)
-                    if entry["msg"] == "status":
-                        break
+            entry = (await log_until(proc, "status"))[-1]
         finally:
             proc.send_signal(signal.SIGTERM)
             code = await asyncio.wait_for(proc.wait(), timeout=60)
     assert code == 0
-    assert entry["ready"] is False and entry["elapsed_s"] > 0
+    assert entry["ready"] is False and isinstance(entry["elapsed_s"], float)
+    assert entry["elapsed_s"] > 0
     assert {"events_per_s", "delivered", "dlq", "reconnects", "queued"} <= set(entry)
 
 
@@ -221,7 +203,7 @@ async def test_run_without_brokers_exits_1_with_one_line_at_the_start_up_timeout
             f"schema_registry: {{url: '{registry.url}'}}\n"
             "metrics: {host: 127.0.0.1, port: 0}\n"
         )
-        proc = await _run_connector(config)
+        proc = await run_process(config)
         _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode == 1
     entries = [json.loads(line) for line in err.decode().splitlines()]
