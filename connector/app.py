@@ -22,6 +22,7 @@ from confluent_kafka.cimpl import NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from prometheus_client import CollectorRegistry
 
+from connector import __version__
 from connector.delivery.serde import (
     AvroEncoder,
     RegistryUnavailable,
@@ -39,12 +40,14 @@ from connector.delivery.sink import (
 from connector.governance import catalog
 from connector.ops.health import Health
 from connector.ops.http_server import OpsServer
-from connector.ops.metrics import Metrics
+from connector.ops.metrics import Metrics, preset
 from connector.pipeline import Publisher
+from connector.records import Stage, members
 from connector.settings import ConfigError, Settings
 from connector.sources import tastytrade_account, tplus_market, tplus_oms
 from connector.sources.backoff import Backoff
 from connector.sources.context import Service, SourceContext
+from connector.venues.errors import Reason
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +78,7 @@ class Connector:
     ) -> None:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.metrics = Metrics(self.registry)
+        self.metrics = Metrics(self.registry, version=__version__)
         self.health = Health()
         self.metrics.ready.set_function(lambda: 1.0 if self.health.ready() else 0.0)
         self._rng = rng if rng is not None else random.Random()
@@ -100,6 +103,7 @@ class Connector:
             if s.kafka.create_topics:
                 await asyncio.to_thread(self._create_topics, [*topics.values(), s.kafka.dlq_topic])
             sink = self._build_sink(client, topics)
+            self._preset_dead_letters(topics)
             await sink.start()
             host = "127.0.0.1" if s.metrics.host in ("0.0.0.0", "") else s.metrics.host
             if on_started is not None:
@@ -201,6 +205,14 @@ class Connector:
             self.metrics,
             self.health,
             self._clock_ns,
+        )
+
+    def _preset_dead_letters(self, topics: Mapping[str, str]) -> None:
+        """A DLQ series per configured stream, stage and reason, at 0 until its first letter."""
+        stages, reasons = members(Stage), members(Reason)
+        preset(
+            self.metrics.dlq_records,
+            *((stream, stage, why) for stream in topics for stage in stages for why in reasons),
         )
 
     def _services(self, ctx: SourceContext) -> list[Service]:

@@ -56,3 +56,17 @@ class Stage:
     VALIDATE = "validate"
     ENCODE = "encode"
     ROUTE = "route"
+    DELIVER = "deliver"
+
+
+def members(closed_set: type) -> tuple[str, ...]:
+    """The values of a closed-set class of string constants (Stage, a Reason), in order.
+
+    Metrics preset a series per value and the consumers' guide lists them, so
+    both follow the class when a value is added.
+    """
+    return tuple(
+        value
+        for name, value in vars(closed_set).items()
+        if name.isupper() and isinstance(value, str)
+    )

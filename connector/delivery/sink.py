@@ -198,6 +198,10 @@ class KafkaSink:
             for stream, topic in config.topics.items()
             if stream in encoders
         }
+        # A record the brokers refuse is dead-lettered under its stream's name, the DLQ
+        # metrics' and headers' vocabulary, not its topic's.
+        self._streams = {topic: stream for stream, topic in config.topics.items()}
+        metrics.topic(config.dlq_topic)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._space = asyncio.Event()
         self._stop = threading.Event()
@@ -555,9 +559,9 @@ class KafkaSink:
                 extra={"topic": entry.topic, "error": error},
             )
             letter = DeadLetter(
-                entry.topic,
-                "deliver",
-                "delivery_failed",
+                self._streams.get(entry.topic, entry.topic),
+                Stage.DELIVER,
+                Reason.DELIVERY_FAILED,
                 f"the brokers refused the record {entry.attempts} times ({error})",
                 entry.value,
                 entry.received_ns,
