@@ -35,7 +35,7 @@ from typing import Any, Protocol
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from connector.ops.health import Health
-from connector.ops.metrics import Metrics, TopicInstruments
+from connector.ops.metrics import Metrics, TopicInstruments, preset
 from connector.pipeline import Waiting, settle
 from connector.records import DeadLetter, Record, Stage
 from connector.venues.errors import Reason
@@ -202,6 +202,7 @@ class KafkaSink:
         # metrics' and headers' vocabulary, not its topic's.
         self._streams = {topic: stream for stream, topic in config.topics.items()}
         metrics.topic(config.dlq_topic)
+        preset(metrics.producer_rebuilds, *((KafkaError(c).name(),) for c in _PRODUCER_FATAL))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._space = asyncio.Event()
         self._stop = threading.Event()
