@@ -27,7 +27,8 @@ _DASHBOARD_SUBSTITUTIONS = {
     "$__rate_interval": "1m",
     "$__interval": "30s",
     "$__range": "1h",
-    "$instance": ".*",
+    "$namespace": ".*",
+    "$connector": ".*",
 }
 
 
