@@ -59,6 +59,31 @@ class Stage:
     DELIVER = "deliver"
 
 
+class DeadLetterHeader:
+    """The headers every dead letter carries (the DLQ topic's contract with its readers)."""
+
+    CONNECTOR = "connector"
+    STREAM = "stream"
+    STAGE = "stage"
+    REASON = "reason"
+    DETAIL = "detail"
+    RECEIVED_NS = "received_ns"
+
+
+class OptionalHeader:
+    """Headers only some dead letters carry."""
+
+    SOURCE = "source"
+    TRUNCATED_FROM_BYTES = "truncated_from_bytes"
+
+
+class FrameSource:
+    """Values of the ``source`` header: the body came over REST, not from the socket."""
+
+    REST_SNAPSHOT = "rest_snapshot"
+    REST_BASELINE = "rest_baseline"
+
+
 def members(closed_set: type) -> tuple[str, ...]:
     """The values of a closed-set class of string constants (Stage, a Reason), in order.
 

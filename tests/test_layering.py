@@ -40,7 +40,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "venues": frozenset(),
     "ops": frozenset(),
     "delivery": frozenset({"ops", "venues.errors"}),
-    "governance": frozenset({"delivery.serde"}),
+    "governance": frozenset({"delivery.serde", "venues"}),
     "sources": frozenset({"ops", "venues"}),
     "embedded": frozenset({"governance.compat"}),
     "simulators": frozenset({"ops.wire_log"}),

@@ -37,7 +37,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from connector.ops.health import Health
 from connector.ops.metrics import Metrics, TopicInstruments, preset
 from connector.pipeline import Waiting, settle
-from connector.records import DeadLetter, Record, Stage
+from connector.records import DeadLetter, DeadLetterHeader, OptionalHeader, Record, Stage
 from connector.venues.errors import Reason
 
 log = logging.getLogger(__name__)
@@ -368,17 +368,17 @@ class KafkaSink:
         """Send a frame that cannot be a record to the DLQ with headers saying why."""
         raw = letter.raw
         headers: Headers = [
-            ("connector", self._config.connector_name.encode()),
-            ("stream", letter.stream.encode()),
-            ("stage", letter.stage.encode()),
-            ("reason", letter.reason.encode()),
-            ("detail", letter.detail.encode()),
-            ("received_ns", str(letter.received_ns).encode()),
+            (DeadLetterHeader.CONNECTOR, self._config.connector_name.encode()),
+            (DeadLetterHeader.STREAM, letter.stream.encode()),
+            (DeadLetterHeader.STAGE, letter.stage.encode()),
+            (DeadLetterHeader.REASON, letter.reason.encode()),
+            (DeadLetterHeader.DETAIL, letter.detail.encode()),
+            (DeadLetterHeader.RECEIVED_NS, str(letter.received_ns).encode()),
             *((k, v.encode()) for k, v in letter.extra_headers),
         ]
         if len(raw) > self._config.dlq_max_bytes:
             # Larger than the brokers accept: keep the head and say so.
-            headers.append(("truncated_from_bytes", str(len(raw)).encode()))
+            headers.append((OptionalHeader.TRUNCATED_FROM_BYTES, str(len(raw)).encode()))
             raw = raw[: self._config.dlq_max_bytes]
         self._metrics.dlq_records.labels(letter.stream, letter.stage, letter.reason).inc()
         key = letter.key.encode() if letter.key is not None else letter.stream.encode()

@@ -26,7 +26,7 @@ import httpx
 
 from connector.ops.metrics import Metrics, preset
 from connector.pipeline import Publisher
-from connector.records import Record, members
+from connector.records import FrameSource, OptionalHeader, Record, members
 from connector.secrets import mask_account
 from connector.settings import TastytradeAccountStreamerSettings
 from connector.sources.backoff import Backoff
@@ -136,7 +136,7 @@ class BaselineFetcher:
         answers = [r for r in results if not isinstance(r, BaseException)]
         records: list[Record] = []
         rejected: list[Rejected] = []
-        headers = (("source", "rest_baseline"),)
+        headers = ((OptionalHeader.SOURCE, FrameSource.REST_BASELINE),)
         for request, (body, received_ns) in zip(self._requests, answers, strict=True):
             stream = request.type.stream
             try:

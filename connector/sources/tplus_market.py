@@ -20,7 +20,7 @@ import httpx
 
 from connector.ops.metrics import Metrics, preset
 from connector.pipeline import Publisher, settle
-from connector.records import Record, members
+from connector.records import FrameSource, OptionalHeader, Record, members
 from connector.settings import TplusMarketDataSettings
 from connector.sources.backoff import Backoff
 from connector.sources.context import Service, SourceContext
@@ -210,7 +210,7 @@ class DepthHandler:
                     body,
                     self._clock_ns(),
                     key=self._asset,
-                    extra_headers=(("source", "rest_snapshot"),),
+                    extra_headers=((OptionalHeader.SOURCE, FrameSource.REST_SNAPSHOT),),
                 )
                 continue
             received_ns = self._clock_ns()

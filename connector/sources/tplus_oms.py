@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from connector.ops.metrics import Metrics, preset
 from connector.pipeline import Publisher
-from connector.records import Record, members
+from connector.records import FrameSource, OptionalHeader, Record, members
 from connector.secrets import mask_account, resolve_secret
 from connector.settings import ConfigError, TplusOmsBaselineSettings, TplusOmsSettings
 from connector.sources.backoff import Backoff
@@ -154,7 +154,7 @@ class BaselineFetcher:
             return BaselineFailure.BAD_RESPONSE
 
 
-_FROM_REST = (("source", "REST_BASELINE"),)
+_FROM_REST = ((OptionalHeader.SOURCE, FrameSource.REST_BASELINE),)
 """DLQ header telling a rejected baseline entry from a rejected frame."""
 
 

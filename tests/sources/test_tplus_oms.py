@@ -321,7 +321,7 @@ async def test_refused_baseline_entries_go_to_the_dlq_marked_as_rest(metrics: Me
     assert sink.records[-1].value["baseline"] == {"id": 1234, "size": 1, "complete": False}
     [letter] = sink.dead
     assert (letter.stream, letter.reason, letter.key) == ("tplus.orders", "missing_field", A)
-    assert letter.raw == b'{"order_id":"b"}' and ("source", "REST_BASELINE") in letter.extra_headers
+    assert letter.raw == b'{"order_id":"b"}' and ("source", "rest_baseline") in letter.extra_headers
     assert (
         sample(metrics, "connector_baseline_records_total", venue="tplus", stream="tplus.orders")
         == 2
