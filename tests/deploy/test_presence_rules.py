@@ -29,7 +29,9 @@ def _rendered(chart: helm_python.Chart, **rule_values: Any) -> tuple[dict[str, A
     return values, render(chart, values)
 
 
-def _series(deployments: dict[str, str], gone: dict[str, dict[str, str]]) -> list[dict[str, str]]:
+def _series(
+    deployments: dict[str, str], gone: dict[str, dict[str, str | None]]
+) -> list[dict[str, str]]:
     """``up`` and replicas per connector, running for 20 minutes unless ``gone`` says otherwise."""
     out = []
     for name, deployment in deployments.items():
@@ -152,7 +154,7 @@ def test_without_kube_state_metrics_absence_is_read_from_the_targets_alone(
     assert all("kube_" not in r["expr"] for r in rules)
     deployments = {n: d["metadata"]["name"] for n, d in rendered.deployments().items()}
     watched = next(r for r in rules if r["labels"]["connector"] == WATCHED)
-    no_ksm = {n: {"replicas": None} for n in deployments}
+    no_ksm: dict[str, dict[str, str | None]] = {n: {"replicas": None} for n in deployments}
     tests = [
         _case("every connector scraped", _series(deployments, no_ksm), [("10m", None)]),
         _case(
