@@ -98,12 +98,15 @@ async def _scrape_until_wired(http: httpx.AsyncClient, url: str) -> str:
         await asyncio.sleep(0.01)
 
 
+async def _first_wired_scrape(url: str) -> list[tuple[str, dict[str, str], float]]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        return _samples(await asyncio.wait_for(_scrape_until_wired(http, url), timeout=30))
+
+
 async def test_a_fresh_scrape_has_a_series_for_every_counter_an_alert_or_panel_reads(
     metrics_url: str,
 ) -> None:
-    async with httpx.AsyncClient(timeout=10) as http:
-        text = await asyncio.wait_for(_scrape_until_wired(http, metrics_url), timeout=30)
-    samples = _samples(text)
+    samples = await _first_wired_scrape(metrics_url)
     sampled = {name for name, _, _ in samples}
     counters: set[str] = set()
     for expr in {**alert_exprs(), **dashboard_exprs()}.values():
@@ -121,9 +124,7 @@ async def test_a_fresh_scrape_has_a_series_for_every_counter_an_alert_or_panel_r
 async def test_one_stream_vocabulary_build_info_process_metrics_and_no_created_series(
     metrics_url: str,
 ) -> None:
-    async with httpx.AsyncClient(timeout=10) as http:
-        text = await asyncio.wait_for(_scrape_until_wired(http, metrics_url), timeout=30)
-    samples = _samples(text)
+    samples = await _first_wired_scrape(metrics_url)
     assert not [n for n, _, _ in samples if n.endswith("_created")]
     [build] = [labels for n, labels, _ in samples if n == "connector_build_info"]
     assert build["version"] == __version__ and build["python"] and build["librdkafka"]
