@@ -40,14 +40,12 @@ from connector.delivery.sink import (
 from connector.governance import catalog
 from connector.ops.health import Health
 from connector.ops.http_server import OpsServer
-from connector.ops.metrics import Metrics, preset
-from connector.pipeline import Publisher
-from connector.records import Stage, members
+from connector.ops.metrics import Metrics
+from connector.pipeline import Publisher, preset_dead_letters
 from connector.settings import ConfigError, Settings
 from connector.sources import tastytrade_account, tplus_market, tplus_oms
 from connector.sources.backoff import Backoff
 from connector.sources.context import Service, SourceContext
-from connector.venues.errors import Reason
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +101,7 @@ class Connector:
             if s.kafka.create_topics:
                 await asyncio.to_thread(self._create_topics, [*topics.values(), s.kafka.dlq_topic])
             sink = self._build_sink(client, topics)
-            self._preset_dead_letters(topics)
+            preset_dead_letters(self.metrics, list(topics))
             await sink.start()
             host = "127.0.0.1" if s.metrics.host in ("0.0.0.0", "") else s.metrics.host
             if on_started is not None:
@@ -205,14 +203,6 @@ class Connector:
             self.metrics,
             self.health,
             self._clock_ns,
-        )
-
-    def _preset_dead_letters(self, topics: Mapping[str, str]) -> None:
-        """A DLQ series per configured stream, stage and reason, at 0 until its first letter."""
-        stages, reasons = members(Stage), members(Reason)
-        preset(
-            self.metrics.dlq_records,
-            *((stream, stage, why) for stream in topics for stage in stages for why in reasons),
         )
 
     def _services(self, ctx: SourceContext) -> list[Service]:

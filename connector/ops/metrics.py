@@ -7,7 +7,7 @@ and error names. Never an account, an order id or exception text.
 
 ``stream`` is always the logical stream name (``tplus.user-trades``), the
 same on connection, lag, DLQ and baseline metrics, so they join; a socket
-that carries several streams is named for its venue (``tastytrade.account``).
+that carries several streams has its own name (``tastytrade.streamer``).
 Labelled counters are preset to 0 for every label set known at wiring time
 (``preset``), so a first event is an increase Prometheus can see.
 """

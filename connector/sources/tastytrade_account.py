@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import httpx
 
 from connector.ops.metrics import Metrics, preset
-from connector.pipeline import Publisher
+from connector.pipeline import Publisher, preset_dead_letters
 from connector.records import FrameSource, OptionalHeader, Record, members
 from connector.secrets import mask_account
 from connector.settings import TastytradeAccountStreamerSettings
@@ -55,7 +55,8 @@ from connector.venues.tastytrade.streamer import (
 
 log = logging.getLogger(__name__)
 
-STREAM = "tastytrade.account"
+STREAM = notifications.STREAMER
+"""The socket's ``stream`` label: it carries every stream, and its own frames' DLQ name."""
 SUBSCRIPTION = "streamer"
 
 
@@ -459,6 +460,7 @@ def build(section: TastytradeAccountStreamerSettings, ctx: SourceContext) -> lis
     metrics = ctx.metrics
     preset(metrics.reconnects, *((VENUE, STREAM, SUBSCRIPTION, r) for r in members(ReplaceReason)))
     preset(metrics.signin_failures, *((VENUE, r) for r in members(SigninReason)))
+    preset_dead_letters(metrics, [STREAM])
     for stream in dict.fromkeys(r.type.stream for r in baseline_requests("", "USD")):
         preset(metrics.baseline_records, (VENUE, stream))
         preset(metrics.baseline_failures, *((VENUE, stream, r) for r in members(BaselineFailure)))

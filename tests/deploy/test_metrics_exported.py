@@ -140,15 +140,16 @@ async def test_one_stream_vocabulary_build_info_process_metrics_and_no_created_s
             "connector_sequence_gaps_total",
         )
     }
-    known = {*STREAM_SCHEMAS, "tastytrade.account"}
+    known = {*STREAM_SCHEMAS, "tastytrade.streamer"}
     assert all(values and values <= known for values in streams.values()), streams
-    assert {"tplus.depth", "tplus.orders", "tplus.user-trades"} <= streams[
-        "connector_connection_up"
-    ]
-    assert (
-        streams["connector_connection_up"] - {"tastytrade.account"}
-        <= streams["connector_dlq_records_total"]
-    )
+    connections = streams["connector_connection_up"]
+    assert {
+        "tplus.depth",
+        "tplus.orders",
+        "tplus.user-trades",
+        "tastytrade.streamer",
+    } <= connections
+    assert connections <= streams["connector_dlq_records_total"]
 
 
 async def _scrape_until_traffic(http: httpx.AsyncClient, url: str) -> str:
