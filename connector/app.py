@@ -22,6 +22,7 @@ from confluent_kafka.cimpl import NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from prometheus_client import CollectorRegistry
 
+from connector import __version__
 from connector.delivery.serde import (
     AvroEncoder,
     RegistryUnavailable,
@@ -41,7 +42,7 @@ from connector.governance import catalog
 from connector.ops.health import Health
 from connector.ops.http_server import OpsServer
 from connector.ops.metrics import Metrics
-from connector.pipeline import Publisher
+from connector.pipeline import Publisher, preset_dead_letters
 from connector.settings import ConfigError, Settings
 from connector.sources import tastytrade_account, tplus_market, tplus_oms
 from connector.sources.backoff import Backoff
@@ -76,7 +77,7 @@ class Connector:
     ) -> None:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.metrics = Metrics(self.registry)
+        self.metrics = Metrics(self.registry, version=__version__)
         self.health = Health()
         self.metrics.ready.set_function(lambda: 1.0 if self.health.ready() else 0.0)
         self._rng = rng if rng is not None else random.Random()
@@ -108,6 +109,7 @@ class Connector:
             await self._wait_for_brokers(sink)
             if s.kafka.create_topics:
                 await asyncio.to_thread(self._create_topics, [*topics.values(), s.kafka.dlq_topic])
+            preset_dead_letters(self.metrics, list(topics))
             await sink.start()
             host = "127.0.0.1" if s.metrics.host in ("0.0.0.0", "") else s.metrics.host
             if on_started is not None:

@@ -41,7 +41,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "venues": frozenset(),
     "ops": frozenset(),
     "delivery": frozenset({"ops", "venues.errors", "sources.backoff"}),
-    "governance": frozenset({"delivery.serde"}),
+    "governance": frozenset({"delivery.serde", "venues"}),
     "sources": frozenset({"ops", "venues"}),
     "embedded": frozenset({"governance.compat"}),
     "simulators": frozenset({"ops.wire_log"}),

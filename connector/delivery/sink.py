@@ -36,9 +36,9 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from connector.ops.health import Health
 from connector.ops.log_throttle import RateLimitedLog, Throttle
-from connector.ops.metrics import Metrics, TopicInstruments
+from connector.ops.metrics import Metrics, TopicInstruments, preset
 from connector.pipeline import Waiting, settle
-from connector.records import DeadLetter, Record, Stage
+from connector.records import DeadLetter, DeadLetterHeader, OptionalHeader, Record, Stage
 from connector.venues.errors import Reason
 
 log = logging.getLogger(__name__)
@@ -202,6 +202,11 @@ class KafkaSink:
             for stream, topic in config.topics.items()
             if stream in encoders
         }
+        # A record the brokers refuse is dead-lettered under its stream's name, the DLQ
+        # metrics' and headers' vocabulary, not its topic's.
+        self._streams = {topic: stream for stream, topic in config.topics.items()}
+        metrics.topic(config.dlq_topic)
+        preset(metrics.producer_rebuilds, *((KafkaError(c).name(),) for c in _PRODUCER_FATAL))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._space = asyncio.Event()
         self._stop = threading.Event()
@@ -376,17 +381,17 @@ class KafkaSink:
         """Send a frame that cannot be a record to the DLQ with headers saying why."""
         raw = letter.raw
         headers: Headers = [
-            ("connector", self._config.connector_name.encode()),
-            ("stream", letter.stream.encode()),
-            ("stage", letter.stage.encode()),
-            ("reason", letter.reason.encode()),
-            ("detail", letter.detail.encode()),
-            ("received_ns", str(letter.received_ns).encode()),
+            (DeadLetterHeader.CONNECTOR, self._config.connector_name.encode()),
+            (DeadLetterHeader.STREAM, letter.stream.encode()),
+            (DeadLetterHeader.STAGE, letter.stage.encode()),
+            (DeadLetterHeader.REASON, letter.reason.encode()),
+            (DeadLetterHeader.DETAIL, letter.detail.encode()),
+            (DeadLetterHeader.RECEIVED_NS, str(letter.received_ns).encode()),
             *((k, v.encode()) for k, v in letter.extra_headers),
         ]
         if len(raw) > self._config.dlq_max_bytes:
             # Larger than the brokers accept: keep the head and say so.
-            headers.append(("truncated_from_bytes", str(len(raw)).encode()))
+            headers.append((OptionalHeader.TRUNCATED_FROM_BYTES, str(len(raw)).encode()))
             raw = raw[: self._config.dlq_max_bytes]
         self._metrics.dlq_records.labels(letter.stream, letter.stage, letter.reason).inc()
         key = letter.key.encode() if letter.key is not None else letter.stream.encode()
@@ -573,9 +578,9 @@ class KafkaSink:
                 extra={"topic": entry.topic, "error": error},
             )
             letter = DeadLetter(
-                entry.topic,
-                "deliver",
-                "delivery_failed",
+                self._streams.get(entry.topic, entry.topic),
+                Stage.DELIVER,
+                Reason.DELIVERY_FAILED,
                 f"the brokers refused the record {entry.attempts} times ({error})",
                 entry.value,
                 entry.received_ns,
