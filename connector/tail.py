@@ -202,34 +202,64 @@ def tail_book(
     depth_topic: str,
     max_records: int | None,
     idle_timeout_s: float | None,
+    metadata_timeout_s: float = METADATA_TIMEOUT_S,
 ) -> int:
-    """Print the top of ``asset``'s book as JSON lines, once at start and at every change."""
+    """Print the top of ``asset``'s book as JSON lines: once at start, then when it moves."""
+    client = SchemaRegistryClient({"url": registry_url})
+    try:
+        probe_registry(client)
+    except (RegistryUnavailable, SchemaSetupError) as exc:
+        print(f"connector tail: {exc} (--registry {registry_url})", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    finally:
+        client.close()
     reader = BookReader(
-        asset, bootstrap, registry_url, books_topic=books_topic, depth_topic=depth_topic
+        asset,
+        bootstrap,
+        registry_url,
+        books_topic=books_topic,
+        depth_topic=depth_topic,
+        timeout_s=metadata_timeout_s,
     )
-    printed = 0
-    last = time.monotonic()
     try:
         reader.start()
-        shown = top_of_book(reader.book)
-        print(json.dumps(shown), flush=True)
-        while max_records is None or printed < max_records:
-            applied = reader.poll(0.5)
-            if applied is None or applied in (Applied.DUPLICATE, Applied.SKIPPED):
-                if idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
-                    break
-                continue
-            last = time.monotonic()
-            line = top_of_book(reader.book)
-            if line != shown:
-                print(json.dumps(line), flush=True)
-                shown = line
-                printed += 1
+        _follow_top(reader, max_records, idle_timeout_s)
     except CheckpointExpired as exc:
         print(f"connector tail: {exc}", file=sys.stderr)
         return EXIT_NOTHING
+    except (KafkaException, TimeoutError) as exc:
+        print(f"connector tail: {_kafka_trouble(exc)} (--bootstrap {bootstrap})", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         print("connector tail: interrupted", file=sys.stderr)
     finally:
         reader.close()
     return EXIT_OK
+
+
+def _follow_top(reader: BookReader, max_records: int | None, idle_timeout_s: float | None) -> None:
+    shown = top_of_book(reader.book)
+    print(json.dumps(shown), flush=True)
+    printed = 0
+    last = time.monotonic()
+    while max_records is None or printed < max_records:
+        applied = reader.poll(0.5)
+        if applied is None or applied in (Applied.DUPLICATE, Applied.SKIPPED):
+            if idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
+                return
+            continue
+        last = time.monotonic()
+        line = top_of_book(reader.book)
+        if {**line, "sequence": None} != {**shown, "sequence": None}:  # the top moved
+            print(json.dumps(line), flush=True)
+            shown = line
+            printed += 1
+
+
+def _kafka_trouble(exc: KafkaException | TimeoutError) -> str:
+    """One line for what stopped the book: an error's name, never a stack."""
+    if isinstance(exc, TimeoutError):
+        return f"Kafka did not answer in time: {exc}"
+    err = exc.args[0] if exc.args else None
+    name = err.name() if isinstance(err, KafkaError) else type(exc).__name__
+    return f"Kafka failed ({name})"
