@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import json
 import re
 import signal
@@ -138,7 +139,7 @@ async def test_dev_runs_the_stack_and_other_processes_decode_every_topic(tmp_pat
         joined = tops[0]  # the book as loaded from its latest checkpoint
         assert joined["state"] == "live" and Decimal(joined["bid"][0]) < Decimal(joined["ask"][0])
         moves = [{k: v for k, v in top.items() if k != "sequence"} for top in tops]
-        assert all(a != b for a, b in zip(moves, moves[1:])), "a line without a move"
+        assert all(a != b for a, b in itertools.pairwise(moves)), "a line without a move"
 
         async with httpx.AsyncClient() as http:
             body = (await http.get(env["METRICS_URL"])).text
