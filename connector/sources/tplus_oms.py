@@ -241,7 +241,7 @@ class OrdersHandler(_AccountHandler):
     def _parse_baseline(
         self, body: Any, received_ns: int
     ) -> tuple[list[Record], list[tuple[FrameError, str]]]:
-        baseline = od.parse_open_orders(body, self.account, received_ns)
+        baseline = od.parse_open_orders(body, self.account, received_ns, self._decimals)
         return baseline.records, baseline.rejected
 
     async def on_open(self) -> None:
