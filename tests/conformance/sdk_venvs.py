@@ -64,7 +64,8 @@ def ensure(name: str, timeout_s: float = 600) -> SdkEnv:
         scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent))
         try:
             _build(scratch, requirements, timeout_s)
-            shutil.rmtree(folder, ignore_errors=True)  # a build that never became ready
+            if not (folder / _READY).exists():  # a build that never became ready
+                shutil.rmtree(folder, ignore_errors=True)
             try:
                 scratch.rename(folder)
             except OSError:

@@ -90,6 +90,7 @@ async def _stream(
     streamer.base_url = job["streamer_url"]
     enough = asyncio.Event()
     progress = asyncio.Event()
+    parked = asyncio.Event()
     async with streamer:
         sdk_map: Callable[[str, dict[str, Any]], Awaitable[None]] = streamer._map_message
         origin = ["single"]
@@ -114,6 +115,7 @@ async def _stream(
             while True:
                 if enough.is_set():
                     # Read no more, so the SDK's queues can drain to a final count.
+                    parked.set()
                     await asyncio.Event().wait()
                 frame = await receive()
                 results = frame.get("results") if isinstance(frame, dict) else None
@@ -144,6 +146,7 @@ async def _stream(
         try:
             async with asyncio.timeout(job["deadline_s"]):
                 await enough.wait()
+                await parked.wait()  # the SDK's reader maps nothing more
                 while not _balanced(report):
                     progress.clear()
                     await progress.wait()

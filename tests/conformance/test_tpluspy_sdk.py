@@ -18,9 +18,13 @@ from connector.simulators.tplus_oms import TplusOmsSimulator, seed_hex
 from tests.conformance.conftest import Record
 from tests.conformance.runner import run_sdk
 
-ASSETS = ["1", "2"]
+ASSETS = [
+    "1",
+    "82af49447d8a07e3bd95bd0d56f35241523fbab1000000000000000000000000@00000000000000a4b1",
+]
+"""An index and an address-form market (the SDK puts its canonical text in the paths)."""
 MIN_EVENTS = 50
-ORDER_VARIANTS = (
+ORDER_VARIANTS = (  # every variant the simulator emits, as the SDK names them
     "CREATED",
     "REPLACED",
     "AMENDED",
@@ -51,6 +55,7 @@ async def test_every_object_the_sdk_reads_validates(
             "assets": ASSETS,
             "account_keys": [seed_hex(k) for k in keys],
             "min_events": MIN_EVENTS,
+            "order_variants": list(ORDER_VARIANTS),
             "deadline_s": 90,
         }
         report = await run_sdk(tpluspy_python, "tpluspy_sdk.py", job)

@@ -33,18 +33,6 @@ from tplus.model.asset_identifier import AssetIdentifier
 from tplus.utils.user import User
 
 SDK = f"tpluspy {version('tpluspy')}"
-ORDER_VARIANTS = (
-    "CREATED",
-    "REPLACED",
-    "AMENDED",
-    "REMOVED",
-    "CANCELED",
-    "TRIGGERED",
-    "CREATEFAILED",
-    "REPLACEFAILED",
-    "AMENDFAILED",
-    "CANCELFAILED",
-)
 
 
 class SkipLog(logging.Handler):
@@ -127,6 +115,7 @@ def _signature_ok(event: Any) -> bool:
 async def _account(job: dict[str, Any], key_hex: str, report: Report) -> None:
     want: int = job["min_events"]
     deadline: float = job["deadline_s"]
+    variants: list[str] = job["order_variants"]
     user = User(private_key=key_hex)
     client = OrderBookClient(job["oms_url"], default_user=user)
     short = str(user.public_key)[:8]
@@ -144,7 +133,7 @@ async def _account(job: dict[str, Any], key_hex: str, report: Report) -> None:
                 report.counts["Created signatures verified" if ok else "Created bad signature"] += 1
                 if not ok:
                     report.errors.append(f"{short}: Created {event.order_id}: bad signature")
-            return all(seen[v] >= 1 for v in ORDER_VARIANTS) and seen.total() >= want
+            return all(seen[v] >= 1 for v in variants) and seen.total() >= want
 
         def trade_event(trade: Any) -> bool:
             report.counts[f"UserTrade (stream) {trade.status}"] += 1
@@ -155,7 +144,7 @@ async def _account(job: dict[str, Any], key_hex: str, report: Report) -> None:
             _take(client.stream_orders(), order_event, deadline),
             _take(client.stream_user_trade_events(), trade_event, deadline),
         )
-        missing = [v for v in ORDER_VARIANTS if not seen[v]]
+        missing = [v for v in variants if not seen[v]]
         if missing:
             report.errors.append(f"{short}: order variants never seen: {missing}")
         for label, paging in (("array", {}), ("page object", {"page": 0, "limit": 1000})):
