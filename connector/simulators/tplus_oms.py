@@ -4,11 +4,12 @@ One port, like the venue: sign-in (``GET /nonce/{account}``, ``POST /auth``
 with real Ed25519 verification), the account streams ``WS /orders`` and
 ``WS /trades/user/events/{account}`` (bearer token and ``User-Id`` checked on
 the upgrade), and the REST baselines ``GET /orders/user/{account}`` and
-``GET /trades/user/{account}``. Those two paths are ASSUMED (taken from the
-venue's public SDK, not from its protocol description), like the shape of
-the open-orders answer (a bare array, or the page object ``{"orders": [...]}``
-when the request names a ``page`` or ``limit``); ``baseline_available =
-False`` makes them 404.
+``GET /trades/user/{account}``, and the market description ``GET
+/market/{asset}`` (its book decimals; no token needed). Those paths are
+ASSUMED (taken from the venue's public SDK, not from its protocol
+description), like the shape of the open-orders answer (a bare array, or
+the page object ``{"orders": [...]}`` when the request names a ``page`` or
+``limit``); ``baseline_available = False`` makes the two baselines 404.
 
 The orders and fills come from the pure :class:`~connector.simulators.oms_model.OmsModel`.
 A model step and the broadcast of its frames happen in one synchronous
@@ -50,7 +51,14 @@ from websockets.http11 import Request, Response
 
 from connector.ops.wire_log import wire_logger
 from connector.simulators.lifecycle import SimulatorLifecycle
-from connector.simulators.oms_model import Emission, OmsModel, OrderFrame, TradeFrame
+from connector.simulators.oms_model import (
+    PRICE_DECIMALS,
+    QUANTITY_DECIMALS,
+    Emission,
+    OmsModel,
+    OrderFrame,
+    TradeFrame,
+)
 
 log = logging.getLogger(__name__)
 _wire_log = wire_logger(f"{__name__}.wire")
@@ -61,6 +69,7 @@ NONCE_PREFIX = "/nonce/"
 AUTH_PATH = "/auth"
 OPEN_ORDERS_PREFIX = "/orders/user/"
 USER_TRADES_PREFIX = "/trades/user/"
+MARKET_PREFIX = "/market/"
 TOKEN_EXPIRED_CODE = 1008
 DEV_KEY_ENV = "TPLUS_DEV_ACCOUNT_{index}_KEY"
 """Where ``connector dev`` hands each simulated account's private key to the connector."""
@@ -339,6 +348,8 @@ class TplusOmsSimulator(SimulatorLifecycle):
             return HTTPStatus.OK, {"value": nonce}
         if method == "POST" and path == AUTH_PATH:
             return self._auth(raw)
+        if method == "GET" and path.startswith(MARKET_PREFIX):
+            return self._market(path[len(MARKET_PREFIX) :])
         for prefix, answer in (
             (OPEN_ORDERS_PREFIX, self.model.open_orders),
             (USER_TRADES_PREFIX, self.model.recent_trades),
@@ -354,6 +365,16 @@ class TplusOmsSimulator(SimulatorLifecycle):
                     return HTTPStatus.OK, {"orders": answer(account), "has_next_page": False}
                 return HTTPStatus.OK, answer(account)
         return HTTPStatus.NOT_FOUND, {"error": "not found"}
+
+    def _market(self, asset: str) -> tuple[HTTPStatus, Any]:
+        """The market's description, its book decimals (no token needed, as the SDK asks)."""
+        if asset != self.model.asset:
+            return HTTPStatus.NOT_FOUND, {"error": "market not found"}
+        return HTTPStatus.OK, {
+            "asset_id": asset,
+            "book_price_decimals": PRICE_DECIMALS,
+            "book_quantity_decimals": QUANTITY_DECIMALS,
+        }
 
     def _auth(self, raw: bytes) -> tuple[HTTPStatus, Any]:
         try:

@@ -56,6 +56,7 @@ async def test_every_object_the_sdk_reads_validates(
             "account_keys": [seed_hex(k) for k in keys],
             "min_events": MIN_EVENTS,
             "order_variants": list(ORDER_VARIANTS),
+            "oms_assets": [oms.model.asset],
             "deadline_s": 90,
         }
         report = await run_sdk(tpluspy_python, "tpluspy_sdk.py", job)
@@ -86,3 +87,4 @@ async def test_every_object_the_sdk_reads_validates(
         MIN_EVENTS
     )
     assert counts["UserTrade (REST)"] > 0
+    assert counts["Market (book decimals)"] == len(keys)  # each account's client asked once

@@ -151,6 +151,9 @@ async def _account(job: dict[str, Any], key_hex: str, report: Report) -> None:
             orders, raw = await client.get_user_orders(**paging)
             report.counts[f"OrderResponse ({label})"] += len(orders)
             report.counts[f"open orders answered ({label})"] += len(raw.get("orders", []))
+        for asset in job["oms_assets"]:
+            market = await client.get_market(AssetIdentifier(asset))
+            report.counts["Market (book decimals)"] += int(str(market.asset_id) == asset)
         recent = await client._get(f"/trades/user/{user.public_key}")
         try:
             report.counts["UserTrade (REST)"] += len(client.parse_user_trades(recent))

@@ -135,6 +135,13 @@ class OrderDecimals:
         if asset is not None:
             self._merge(self._assets, asset, price, quantity, self._max_assets)
 
+    def remember_market(self, asset: str, price: int, quantity: int) -> None:
+        """A market's book decimals, as the venue describes the market."""
+        self._merge(self._assets, asset, price, quantity, self._max_assets)
+
+    def knows_market(self, asset: str) -> bool:
+        return None not in self._assets.get(asset, (None, None))
+
     def seed(self, order_id: str, asset: str) -> tuple[int | None, int | None]:
         """Give an order its market's decimals (a baseline entry states none); returns them."""
         decimals = self.get(order_id, asset)
@@ -620,6 +627,36 @@ def open_order_entries(body: Any) -> list[Any]:
     return body
 
 
+def markets_to_learn(body: Any, decimals: OrderDecimals) -> list[str]:
+    """The markets an open-orders answer names whose book decimals are not known yet, in
+    first-seen order. Entries that cannot be read are passed over (``parse_open_orders``
+    rejects them), and so is an answer of the wrong shape."""
+    try:
+        entries = open_order_entries(body)
+    except FrameError:
+        return []
+    found: list[str] = []
+    for entry in entries:
+        try:
+            asset = canonical_asset(require(expect_object(entry, "open order"), "base_asset"))
+        except FrameError:
+            continue
+        if asset not in found and not decimals.knows_market(asset):
+            found.append(asset)
+    return found
+
+
+def parse_market(body: Any) -> tuple[str, int, int]:
+    """A market description (``GET /market/{asset}``): ``(asset, price decimals, quantity
+    decimals)``, e.g. ``{"asset_id":"1","book_price_decimals":2,"book_quantity_decimals":4}``."""
+    obj = expect_object(body, "market")
+    return (
+        canonical_asset(require(obj, "asset_id")),
+        _decimals(require(obj, "book_price_decimals"), "book_price_decimals"),
+        _decimals(require(obj, "book_quantity_decimals"), "book_quantity_decimals"),
+    )
+
+
 def parse_open_orders(
     body: Any, account: str, received_ns: int, decimals: OrderDecimals | None = None
 ) -> Baseline:
@@ -629,8 +666,9 @@ def parse_open_orders(
     time). The closing ``BaselineEnd`` tells a consumer the set is over: an
     order it holds as open that is not in a ``complete`` baseline was closed
     while the connector was away. The answer states no decimals: each order
-    gets its market's from ``decimals`` (learnt from earlier events) and is
-    remembered with them, so its later events are scaled too.
+    gets its market's from ``decimals`` (learnt from the market's description
+    or its earlier events) and is remembered with them, so its later events
+    are scaled too.
     """
     entries = open_order_entries(body)
     known = OrderDecimals() if decimals is None else decimals

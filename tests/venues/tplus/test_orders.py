@@ -470,3 +470,20 @@ def test_a_baseline_takes_its_markets_decimals_and_seeds_its_orders_later_events
     }
     value = _parse(updated, decimals).record.value
     assert value["updated"]["filled_quantity"]["value"] == "0.6000"
+
+
+def test_a_golden_baseline_names_the_markets_to_describe_and_a_description_scales_it() -> None:
+    decimals = od.OrderDecimals()
+    body = json_numbers.loads(golden.text("tplus", "open_orders_page.json"))
+    assert od.markets_to_learn(body, decimals) == ["1"]
+    assert od.markets_to_learn({"wrong": "shape"}, decimals) == []
+    assert od.markets_to_learn([{"order_id": "x"}, 5], decimals) == []
+    market = {"asset_id": "1", "book_price_decimals": 2, "book_quantity_decimals": 4}
+    decimals.remember_market(*od.parse_market(market))
+    assert od.markets_to_learn(body, decimals) == []
+    opened = od.parse_open_orders(body, ACCOUNT, 1, decimals).records[0].value["open_order"]
+    assert (opened["book_price_decimals"], opened["book_quantity_decimals"]) == (2, 4)
+    bads: list[object] = [{**market, "book_price_decimals": -1}, {"asset_id": "ETH"}, []]
+    for bad in bads:
+        with pytest.raises(FrameError):
+            od.parse_market(bad)
