@@ -182,9 +182,7 @@ async def run_dev_async(options: DevOptions, stop: asyncio.Event, out: TextIO = 
             helpers = [asyncio.create_task(_report(connector.registry, out))]
             if options.fault_interval_s > 0:
                 helpers.append(
-                    asyncio.create_task(
-                        _inject_faults(sim, assets, options.fault_interval_s)
-                    )
+                    asyncio.create_task(_inject_faults(sim, assets, options.fault_interval_s))
                 )
                 helpers.append(
                     asyncio.create_task(
