@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
-from connector.ops.metrics import LatencyTally, Metrics
-from connector.records import DeadLetter, Record
-from connector.venues.errors import FrameError
+from connector.ops.metrics import LatencyTally, Metrics, preset
+from connector.records import DeadLetter, Record, Stage, members
+from connector.venues.errors import FrameError, Reason
 
 Waiting = Coroutine[Any, Any, None]
 """What a caller awaits when a record could not be handed over at once."""
@@ -25,6 +25,15 @@ async def settle(waiting: Awaitable[object] | None) -> None:
 
 LossListener = Callable[[str, str], None]
 """Told the key of a record that will never reach its topic, and why (it was dead-lettered)."""
+
+
+def preset_dead_letters(metrics: Metrics, streams: Sequence[str]) -> None:
+    """A DLQ series per stream, stage and reason, at 0 until its first letter."""
+    stages, reasons = members(Stage), members(Reason)
+    preset(
+        metrics.dlq_records,
+        *((stream, stage, why) for stream in streams for stage in stages for why in reasons),
+    )
 
 
 class RecordSink(Protocol):
@@ -57,6 +66,10 @@ class Publisher:
     def on_lost(self, stream: str, listener: LossListener) -> None:
         """Have ``listener`` told (on the loop) each record of ``stream`` lost for good."""
         self._sink.on_lost(stream, listener)
+
+    def observing(self, observe: Callable[[Record], None]) -> Publisher:
+        """A publisher to the same sink that shows ``observe`` every record before it goes."""
+        return ObservingPublisher(self._sink, self._metrics, observe)
 
     def submit(self, record: Record) -> Waiting | None:
         """Hand over one record; None when done, else what to await."""
@@ -108,3 +121,17 @@ class Publisher:
                 extra_headers=extra_headers,
             )
         )
+
+
+class ObservingPublisher(Publisher):
+    """A Publisher whose records are seen (and may be given an ``on_ack``) on the way out."""
+
+    def __init__(
+        self, sink: RecordSink, metrics: Metrics, observe: Callable[[Record], None]
+    ) -> None:
+        super().__init__(sink, metrics)
+        self._observe = observe
+
+    def submit(self, record: Record) -> Waiting | None:
+        self._observe(record)
+        return Publisher.submit(self, record)  # not super(): it costs a lookup per record

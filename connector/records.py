@@ -7,8 +7,12 @@ tested from golden frames alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+AckHook = Callable[[int, int], None]
+"""Told ``(partition, offset)`` of a record once the brokers acknowledge it."""
 
 
 @dataclass(slots=True)
@@ -28,6 +32,8 @@ class Record:
     value: dict[str, Any]
     received_ns: int
     event_ns: int | None = None
+    on_ack: AckHook | None = None
+    """Run on the event loop once the brokers acknowledge this record (book checkpoints)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +64,41 @@ class Stage:
     ENCODE = "encode"
     ROUTE = "route"
     DELIVER = "deliver"
+
+
+class DeadLetterHeader:
+    """The headers every dead letter carries (the DLQ topic's contract with its readers)."""
+
+    CONNECTOR = "connector"
+    STREAM = "stream"
+    STAGE = "stage"
+    REASON = "reason"
+    DETAIL = "detail"
+    RECEIVED_NS = "received_ns"
+
+
+class OptionalHeader:
+    """Headers only some dead letters carry."""
+
+    SOURCE = "source"
+    TRUNCATED_FROM_BYTES = "truncated_from_bytes"
+
+
+class FrameSource:
+    """Values of the ``source`` header: the body came over REST, not from the socket."""
+
+    REST_SNAPSHOT = "rest_snapshot"
+    REST_BASELINE = "rest_baseline"
+
+
+def members(closed_set: type) -> tuple[str, ...]:
+    """The values of a closed-set class of string constants (Stage, a Reason), in order.
+
+    Metrics preset a series per value and the consumers' guide lists them, so
+    both follow the class when a value is added.
+    """
+    return tuple(
+        value
+        for name, value in vars(closed_set).items()
+        if name.isupper() and isinstance(value, str)
+    )

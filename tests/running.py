@@ -1,9 +1,10 @@
-"""A connector running in the test's event loop, as the end-to-end stacks start it, or as
-``connector run`` in a child process where a test must signal it."""
+"""A connector running in the test's event loop, as the end-to-end stacks start it,
+or as a separate ``connector run`` process read through its JSON log."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -36,10 +37,14 @@ def metric_value(connector: Connector, name: str, **labels: str) -> float:
     return 0.0 if value is None else value
 
 
-async def start_process(
-    config: Path, *, env: Mapping[str, str] | None = None, stderr: int = asyncio.subprocess.DEVNULL
+async def run_process(
+    config: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    stderr: int = asyncio.subprocess.PIPE,
 ) -> asyncio.subprocess.Process:
-    """``connector run CONFIG`` in a child process (``env`` replaces the environment)."""
+    """``connector run config`` as a child process; its log is on ``stderr`` (a pipe to read
+    with :func:`log_until`, or DEVNULL); ``env`` replaces the environment."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -50,3 +55,17 @@ async def start_process(
         stderr=stderr,
         env=None if env is None else dict(env),
     )
+
+
+async def log_until(proc: asyncio.subprocess.Process, message: str) -> list[dict[str, object]]:
+    """Read JSON log lines until one has ``msg == message``."""
+    assert proc.stderr is not None
+    seen: list[dict[str, object]] = []
+    async with asyncio.timeout(60):
+        while True:
+            line = await proc.stderr.readline()
+            assert line, f"process ended before logging {message!r}: {seen[-5:]}"
+            if line.startswith(b"{"):
+                seen.append(json.loads(line))
+                if seen[-1]["msg"] == message:
+                    return seen

@@ -28,9 +28,10 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "bench": ANYTHING,
     "cli": frozenset(
         {"app", "dev", "tail", "governance.cli", "ops.log_format", "ops.process_policy"}
+        | {"ops.progress", "governance.config_example", "__version__"}
         | {"delivery.serde"}
     ),
-    "tail": frozenset(),
+    "tail": frozenset({"delivery.serde", "readers"}),
     # shared types
     "settings": frozenset(),
     "secrets": frozenset(),
@@ -39,9 +40,10 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # packages
     "venues": frozenset(),
     "ops": frozenset(),
-    "delivery": frozenset({"ops", "venues.errors"}),
-    "governance": frozenset({"delivery.serde"}),
-    "sources": frozenset({"ops", "venues"}),
+    "delivery": frozenset({"ops", "venues.errors", "sources.backoff"}),
+    "governance": frozenset({"delivery.serde", "venues"}),
+    "sources": frozenset({"ops", "venues", "readers.depth_book"}),
+    "readers": frozenset(),
     "embedded": frozenset({"governance.compat"}),
     "simulators": frozenset({"ops.wire_log"}),
 }
@@ -54,6 +56,7 @@ PURE = [
     ROOT / "delivery" / "avro_writer.py",
     ROOT / "governance" / "compat.py",
     ROOT / "sources" / "backoff.py",
+    ROOT / "readers" / "depth_book.py",
     ROOT / "bench" / "frames.py",
     ROOT / "bench" / "stats.py",
     ROOT / "simulators" / "book_model.py",

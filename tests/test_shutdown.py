@@ -5,7 +5,6 @@ is purged, counted, and makes the exit code non-zero."""
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import socket
 from collections.abc import AsyncIterator
@@ -21,7 +20,7 @@ from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
 from connector.simulators.tplus_market import TplusMarketSimulator
 from tests.kafka_reader import TopicReader
-from tests.running import start_process
+from tests.running import log_until, run_process
 
 TOPICS = ["tplus.depth", "tplus.trades", "tplus.klines", "connector.dlq"]
 
@@ -86,33 +85,15 @@ def _config(
     return path
 
 
-async def _start(config: Path) -> asyncio.subprocess.Process:
-    return await start_process(config, stderr=asyncio.subprocess.PIPE)
-
-
-async def _log_until(proc: asyncio.subprocess.Process, message: str) -> list[dict[str, object]]:
-    """Read JSON log lines until one has ``msg == message``."""
-    assert proc.stderr is not None
-    seen: list[dict[str, object]] = []
-    async with asyncio.timeout(60):
-        while True:
-            line = await proc.stderr.readline()
-            assert line, f"process ended before logging {message!r}: {seen[-5:]}"
-            if line.startswith(b"{"):
-                seen.append(json.loads(line))
-                if seen[-1]["msg"] == message:
-                    return seen
-
-
 async def test_sigterm_flushes_and_exits_zero(tmp_path: Path, peers: Peers) -> None:
-    proc = await _start(_config(tmp_path, peers, grace_s=10))
+    proc = await run_process(_config(tmp_path, peers, grace_s=10))
     reader = TopicReader(peers.cluster.bootstrap_servers, peers.registry_url, ["tplus.trades"])
     try:
         await asyncio.to_thread(reader.poll_until, lambda rs: len(rs["tplus.trades"]) >= 5)
     finally:
         reader.close()
     proc.send_signal(signal.SIGTERM)
-    logs = await _log_until(proc, "stopped")
+    logs = await log_until(proc, "stopped")
     assert await asyncio.wait_for(proc.wait(), timeout=30) == 0
     assert logs[-1]["unflushed_records"] == 0
     assert any(entry["msg"] == "stopping: flushing the producer" for entry in logs)
@@ -120,7 +101,7 @@ async def test_sigterm_flushes_and_exits_zero(tmp_path: Path, peers: Peers) -> N
 
 async def _stuck_behind_an_outage(tmp_path: Path, peers: Peers, port: int, spool: bool) -> Any:
     """A running connector whose records wait for brokers that are down."""
-    proc = await _start(_config(tmp_path, peers, grace_s=1, port=port, spool=spool))
+    proc = await run_process(_config(tmp_path, peers, grace_s=1, port=port, spool=spool))
     reader = TopicReader(peers.cluster.bootstrap_servers, peers.registry_url, ["tplus.trades"])
     try:
         await asyncio.to_thread(reader.poll_until, lambda rs: len(rs["tplus.trades"]) >= 5)
@@ -142,8 +123,8 @@ async def test_without_a_spool_purged_records_are_counted_and_the_exit_code_says
     port = _free_port()
     proc = await _stuck_behind_an_outage(tmp_path, peers, port, spool=False)
     proc.send_signal(signal.SIGTERM)
-    logs = await _log_until(proc, "stopped")
-    assert await asyncio.wait_for(proc.wait(), timeout=30) == 3
+    logs = await log_until(proc, "stopped")
+    assert await asyncio.wait_for(proc.wait(), timeout=30) == 4
     unflushed = logs[-1]["unflushed_records"]
     assert isinstance(unflushed, int) and unflushed > 0, logs[-12:]
     lost = [e for e in logs if e["msg"] == "records left undelivered at shutdown"]
@@ -166,14 +147,14 @@ async def test_sigterm_in_an_outage_leaves_records_in_the_spool_and_a_restart_de
         await asyncio.sleep(0.05)
     assert await _metric(port, frames) >= len(sent)
     proc.send_signal(signal.SIGTERM)
-    logs = await _log_until(proc, "stopped")
+    logs = await log_until(proc, "stopped")
     assert await asyncio.wait_for(proc.wait(), timeout=30) == 0
     assert logs[-1]["unflushed_records"] == 0
     kept = [e for e in logs if e["msg"] == "records left in the spool for the next start"]
     assert kept and isinstance(kept[0]["count"], int) and kept[0]["count"] > 0, logs[-12:]
 
     peers.cluster.set_broker_up(-1)
-    again = await _start(_config(tmp_path, peers, grace_s=5, port=_free_port()))
+    again = await run_process(_config(tmp_path, peers, grace_s=5, port=_free_port()))
     reader = TopicReader(peers.cluster.bootstrap_servers, peers.registry_url, ["tplus.trades"])
     try:
         got = await asyncio.to_thread(

@@ -48,9 +48,10 @@ from connector.delivery.spool import (
 )
 from connector.delivery.stream_class import StreamClass, stream_class
 from connector.ops.health import Health
-from connector.ops.metrics import Metrics, TopicInstruments
+from connector.ops.log_throttle import RateLimitedLog, Throttle
+from connector.ops.metrics import Metrics, TopicInstruments, preset
 from connector.pipeline import LossListener, Waiting, settle
-from connector.records import DeadLetter, Record, Stage
+from connector.records import AckHook, DeadLetter, DeadLetterHeader, OptionalHeader, Record, Stage
 from connector.venues.errors import Reason
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ class _Pending:
     seq: int | None = None
     """Its row in the spool, deleted on acknowledgement; None without a spool."""
     size: int = 0
+    on_ack: AckHook | None = None
 
 
 class SinkError(Exception):
@@ -173,11 +175,14 @@ def producer_config(
 def producer_factory(conf: Mapping[str, Any]) -> ProducerFactory:
     """A factory the sink calls with its error callback to build (and rebuild) the producer."""
 
+    # librdkafka's own log lines go through logging, in the same format as ours,
+    # throttled: an outage logs a line per connection attempt.
+    librdkafka_log = RateLimitedLog(logging.getLogger("librdkafka"))
+
     def build(on_error: Callable[[KafkaError], None]) -> ProducerLike:
         full = dict(conf)
         full["error_cb"] = on_error
-        # librdkafka's own log lines go through logging, in the same format as ours.
-        full["logger"] = logging.getLogger("librdkafka")
+        full["logger"] = librdkafka_log
         producer: ProducerLike = Producer(full)
         return producer
 
@@ -224,6 +229,11 @@ class KafkaSink:
             for stream, topic in config.topics.items()
             if stream in encoders
         }
+        # A record the brokers refuse is dead-lettered under its stream's name, the DLQ
+        # metrics' and headers' vocabulary, not its topic's.
+        self._streams = {topic: stream for stream, topic in config.topics.items()}
+        metrics.topic(config.dlq_topic)
+        preset(metrics.producer_rebuilds, *((KafkaError(c).name(),) for c in _PRODUCER_FATAL))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._space = asyncio.Event()
         self._stop = threading.Event()
@@ -237,7 +247,9 @@ class KafkaSink:
         self._congested_at = int(config.queue_max_messages * config.congestion_watermark)
         self._ack_observer: AckObserver | None = None
         self._loss_listeners: dict[str, LossListener] = {}
+        self._lane_hooks: dict[int, AckHook] = {}
         self._kafka_ok = False
+        self._error_throttle = Throttle()
         metrics.oldest_undelivered.set_function(self.oldest_undelivered_s)
         metrics.producer_queue.set_function(lambda: float(self.pending))
         metrics.producer_queue_capacity.set(config.queue_max_messages)
@@ -262,6 +274,14 @@ class KafkaSink:
         self._kafka_health(False, "connecting")
         await asyncio.to_thread(self._producer.list_topics, None, metadata_timeout_s)
         self._kafka_health(True, "")
+
+    def probe(self, timeout_s: float) -> None:
+        """Ask the brokers for metadata (blocking, before ``start``); raise if none answers."""
+        try:
+            self._producer.list_topics(None, timeout_s)
+        finally:
+            # Nothing polls before start(): serve the log lines and errors the attempt queued.
+            self._producer.poll(0)
 
     async def close(self, timeout_s: float) -> int:
         """Flush within ``timeout_s``; return how many records were lost.
@@ -412,6 +432,7 @@ class KafkaSink:
                 None,
                 record.received_ns,
                 instruments,
+                on_ack=record.on_ack,
             )
         entry = _Pending(
             topic,
@@ -422,6 +443,7 @@ class KafkaSink:
             self._monotonic(),
             instruments,
             stream=record.stream,
+            on_ack=record.on_ack,
         )
         if self._open.is_set():
             try:
@@ -437,17 +459,17 @@ class KafkaSink:
         """Send a frame that cannot be a record to the DLQ with headers saying why."""
         raw = letter.raw
         headers: Headers = [
-            ("connector", self._config.connector_name.encode()),
-            ("stream", letter.stream.encode()),
-            ("stage", letter.stage.encode()),
-            ("reason", letter.reason.encode()),
-            ("detail", letter.detail.encode()),
-            ("received_ns", str(letter.received_ns).encode()),
+            (DeadLetterHeader.CONNECTOR, self._config.connector_name.encode()),
+            (DeadLetterHeader.STREAM, letter.stream.encode()),
+            (DeadLetterHeader.STAGE, letter.stage.encode()),
+            (DeadLetterHeader.REASON, letter.reason.encode()),
+            (DeadLetterHeader.DETAIL, letter.detail.encode()),
+            (DeadLetterHeader.RECEIVED_NS, str(letter.received_ns).encode()),
             *((k, v.encode()) for k, v in letter.extra_headers),
         ]
         if len(raw) > self._config.dlq_max_bytes:
             # Larger than the brokers accept: keep the head and say so.
-            headers.append(("truncated_from_bytes", str(len(raw)).encode()))
+            headers.append((OptionalHeader.TRUNCATED_FROM_BYTES, str(len(raw)).encode()))
             raw = raw[: self._config.dlq_max_bytes]
         self._metrics.dlq_records.labels(letter.stream, letter.stage, letter.reason).inc()
         key = letter.key.encode() if letter.key is not None else letter.stream.encode()
@@ -491,6 +513,7 @@ class KafkaSink:
         instruments: TopicInstruments,
         *,
         marker: bool = False,
+        on_ack: AckHook | None = None,
     ) -> Waiting | None:
         """Spool one record, then produce it now or leave it to the drain.
 
@@ -507,24 +530,35 @@ class KafkaSink:
                     return None
                 self._shedding.resumed(stream)
             elif kind is StreamClass.ACCOUNT and self._spool.used_bytes >= self._spool.max_bytes:
-                return self._wait_for_room(stream, topic, key, value, received_ns, instruments)
+                return self._wait_for_room(
+                    stream, topic, key, value, received_ns, instruments, on_ack
+                )
         stored = encode_headers(headers)
         seq, committed = self._spool.append(
             stream, topic, key, value, stored, received_ns, account=kind is StreamClass.ACCOUNT
         )
         if self._backlog.holds(stream) or not self._open.is_set():
-            self._backlog.spooled(stream, seq)
+            self._to_lane(stream, seq, on_ack)
         else:
             entry = self._spooled_entry(
                 stream, seq, topic, key, value, headers, stored, received_ns, instruments
             )
+            entry.on_ack = on_ack
             try:
                 self._produce(entry)
                 self._produced(entry)
             except (BufferError, KafkaException):
                 # The producer cannot take it now: the stream's records wait in the spool.
-                self._backlog.spooled(stream, seq)
+                self._to_lane(stream, seq, on_ack)
         return None if committed is None else _settle_future(committed)
+
+    def _to_lane(self, stream: str, seq: int, on_ack: AckHook | None) -> None:
+        assert self._backlog is not None
+        self._backlog.spooled(stream, seq)
+        if on_ack is not None:
+            # The rare record with an acknowledgement hook keeps it while only its row is
+            # kept; one a restart drains has none.
+            self._lane_hooks[seq] = on_ack
 
     def _spooled_entry(
         self,
@@ -561,6 +595,7 @@ class KafkaSink:
         value: bytes,
         received_ns: int,
         instruments: TopicInstruments,
+        on_ack: AckHook | None,
     ) -> None:
         """An account record at a full spool: its reader waits (never sheds) for room."""
         assert self._spool is not None
@@ -571,7 +606,9 @@ class KafkaSink:
                 await asyncio.wait_for(self._space.wait(), timeout=1.0)
             except TimeoutError:
                 continue
-        await settle(self._accept(stream, topic, key, value, None, received_ns, instruments))
+        await settle(
+            self._accept(stream, topic, key, value, None, received_ns, instruments, on_ack=on_ack)
+        )
 
     async def _produce_spooled(self, row: SpooledRecord) -> None:
         """The drain's hand-over: one row of a lane, to the producer, waiting for room."""
@@ -587,6 +624,7 @@ class KafkaSink:
             row.received_ns,
             self._metrics.topic(row.topic),
         )
+        entry.on_ack = self._lane_hooks.pop(row.seq, None)
         await self._enqueue(entry)
 
     async def _enqueue(self, entry: _Pending) -> None:
@@ -702,7 +740,12 @@ class KafkaSink:
             self._kafka_health(False, "all brokers down")
         if err.fatal() and self._loop is not None and not self._closing:
             self._loop.call_soon_threadsafe(self._schedule_rebuild, self._generation, err.name())
-        log.warning("kafka client error", extra={"error": err.name()})
+        suppressed = self._error_throttle.admit(err.code())
+        if suppressed is not None:
+            extra: dict[str, object] = {"error": err.name()}
+            if suppressed:
+                extra["suppressed"] = suppressed
+            log.warning("kafka client error", extra=extra)
 
     def _on_delivery(
         self, ident: int, generation: int, err: KafkaError | None, msg: Message
@@ -726,6 +769,8 @@ class KafkaSink:
                 self._kafka_health(True, "")
             if self._ack_observer is not None:
                 self._ack_observer(entry.received_ns, now_ns)
+            if entry.on_ack is not None:
+                self._report_ack(entry.on_ack, msg)
             return
         name = err.name()
         with self._ledger_lock:
@@ -741,6 +786,16 @@ class KafkaSink:
             self._loop.call_soon_threadsafe(self._schedule_rebuild, generation, name)
             return
         self._loop.call_soon_threadsafe(self._retry, ident, name)
+
+    def _report_ack(self, hook: AckHook, msg: Message) -> None:
+        """Run a record's ``on_ack`` with its partition and offset, on the loop, unless closed."""
+        partition, offset = msg.partition(), msg.offset()
+        if self._loop is not None and partition is not None and offset is not None:
+            self._loop.call_soon_threadsafe(self._run_ack_hook, hook, partition, offset)
+
+    def _run_ack_hook(self, hook: AckHook, partition: int, offset: int) -> None:
+        if not self._closing:
+            hook(partition, offset)
 
     # --- recovery (event loop) -------------------------------------------------------
 
@@ -773,7 +828,7 @@ class KafkaSink:
             extra={"topic": entry.topic, "error": error},
         )
         letter = DeadLetter(
-            entry.stream or entry.topic,
+            entry.stream or self._streams.get(entry.topic, entry.topic),
             Stage.DELIVER,
             Reason.DELIVERY_FAILED,
             f"the brokers refused the record ({error})",

@@ -36,3 +36,4 @@ class Reason:
     SPOOL_FULL = "spool_full"
     CONNECTION_DROPPED_UNREAD = "connection_dropped_unread"
     BAD_KEY = "bad_key"
+    DELIVERY_FAILED = "delivery_failed"

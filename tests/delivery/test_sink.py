@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -126,6 +126,26 @@ async def test_values_that_do_not_fit_the_schema_go_to_the_dlq(rig: Rig, metrics
         )
         == 1
     )
+
+
+async def test_on_ack_gets_the_partition_and_offset_the_record_was_written_at(
+    rig: Rig,
+) -> None:
+    # Book checkpoints name the depth record they end with by these two numbers.
+    acked: asyncio.Queue[tuple[int, int, int]] = asyncio.Queue()
+
+    def hook(n: int) -> Callable[[int, int], None]:
+        return lambda partition, offset: acked.put_nowait((n, partition, offset))
+
+    for n in range(3):
+        record = _numbered(n)
+        record.on_ack = hook(n)
+        await rig.sink.send(record)
+    reports = [await asyncio.wait_for(acked.get(), timeout=10) for _ in range(3)]
+    got = await asyncio.to_thread(_read, rig, [TOPIC], {TOPIC: 3}, True)
+    written = {r.value["trade_id"]: (r.partition, r.offset) for r in got[TOPIC]}
+    assert {n: (p, o) for n, p, o in reports} == written
+    assert acked.empty()
 
 
 def _numbered(n: int) -> Record:

@@ -18,6 +18,7 @@ from tests.deploy.rendered import (
     NAMESPACE,
     VALUES_FILES,
     Rendered,
+    assert_carries_the_deploy_alerts,
     container,
     load_values,
     render,
@@ -269,7 +270,8 @@ def test_shared_configuration_merges_with_each_connectors_own(chart: helm_python
         _settings(rendered, d[n]) for n in ("tplus-depth-a", "tplus-depth-b", "tplus-trades")
     )
     # The connector's false and 0 win over the shared true and 20.
-    assert a.topics() == {"tplus.depth": "tplus.depth"}
+    # A depth shard also writes its assets' book checkpoints.
+    assert a.topics() == {"tplus.depth": "tplus.depth", "tplus.books": "tplus.books"}
     assert (a.kafka.create_topics, a.kafka.linger_ms) == (True, 20)
     assert (b.kafka.create_topics, b.kafka.linger_ms) == (False, 0)
     assert b.tplus.market_data.assets == ["4", "5"]
@@ -391,7 +393,7 @@ def test_prometheus_rule_carries_the_deploy_alerts_verbatim(chart: helm_python.C
     linked = CHART / "files" / "alerts.yaml"
     assert linked.is_symlink() and linked.resolve() == ALERTS.resolve()
     [rule] = render(chart, _values("secured-values.yaml")).kind("PrometheusRule")
-    assert rule["spec"] == yaml.safe_load(ALERTS.read_text(encoding="utf-8"))
+    assert_carries_the_deploy_alerts(rule)
 
 
 def test_dashboard_configmap_carries_the_deploy_dashboard(chart: helm_python.Chart) -> None:
@@ -425,5 +427,5 @@ def test_packaged_chart_carries_the_linked_files(tmp_path: Path) -> None:
     finally:
         packaged.close()
     [rule] = rendered.kind("PrometheusRule")
-    assert rule["spec"] == yaml.safe_load(ALERTS.read_text(encoding="utf-8"))
+    assert_carries_the_deploy_alerts(rule)
     assert len(rendered.deployments()) == 2

@@ -117,7 +117,8 @@ async def start_process(v: Venues, spool_dir: Path, port: int) -> asyncio.subpro
     data["metrics"]["port"] = port
     config = spool_dir.parent / f"connector-{port}.yaml"
     config.write_text(yaml.safe_dump(data))
-    return await running.start_process(config, env={**os.environ, **connector_environ(v.tasty)})
+    env = {**os.environ, **connector_environ(v.tasty)}
+    return await running.run_process(config, env=env, stderr=asyncio.subprocess.DEVNULL)
 
 
 async def scrape(port: int) -> dict[str, float]:

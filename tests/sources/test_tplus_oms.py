@@ -23,7 +23,9 @@ from connector.settings import ConfigError, TplusOmsSettings
 from connector.simulators.oms_model import OrderFrame, TradeFrame
 from connector.simulators.tplus_oms import TplusOmsSimulator
 from connector.sources import tplus_oms
+from connector.sources.backoff import Backoff
 from connector.sources.context import SourceContext
+from connector.sources.tplus_auth import AccountAuth
 from connector.venues.tplus.auth import account_id
 from tests.conftest import sample
 from tests.fakes import RecordingSink
@@ -146,6 +148,11 @@ async def test_both_accounts_stream_after_their_baselines(running: Running, heal
         assert [v["order_id"] for v in base[:-1]] == open_ids[a]
         assert base[-1]["event_type"] == "BaselineEnd"
         assert base[-1]["baseline"]["size"] == len(open_ids[a])
+        # No event had described the market yet: its description gave the book's decimals.
+        assert {
+            (v["open_order"]["book_price_decimals"], v["open_order"]["book_quantity_decimals"])
+            for v in base[:-1]
+        } == {(2, 4)}
         # The baseline comes first, then the stream in the venue's order.
         assert orders[: len(base)] == [x for x in orders if x.value["source"] == "REST_BASELINE"]
         sent_orders = [f for f in frames if isinstance(f, OrderFrame) and f.account == a]
@@ -163,15 +170,15 @@ async def test_both_accounts_stream_after_their_baselines(running: Running, heal
     m = r.metrics
     total_orders_baseline = sum(len(open_ids[a]) + 1 for a in (A, B))
     assert (
-        sample(m, "connector_baseline_records_total", venue="tplus", stream="orders")
+        sample(m, "connector_baseline_records_total", venue="tplus", stream="tplus.orders")
         == total_orders_baseline
     )
     assert sample(
-        m, "connector_baseline_records_total", venue="tplus", stream="user_trades"
+        m, "connector_baseline_records_total", venue="tplus", stream="tplus.user-trades"
     ) == sum(len(v) for v in trade_ids.values())
     assert 3000 < sample(m, "connector_token_expiry_seconds", venue="tplus") <= 3600
     for name in NAMES.values():
-        for stream in ("orders", "user_trades"):
+        for stream in ("tplus.orders", "tplus.user-trades"):
             labels = {"venue": "tplus", "stream": stream, "subscription": name}
             assert sample(m, "connector_frames_received_total", **labels) > 0
     assert sim.auth_log.sign_ins == {A: 1, B: 1}
@@ -235,7 +242,7 @@ async def test_expired_tokens_are_replaced_with_one_sign_in_per_account(
         sample(r.metrics, "connector_signin_failures_total", venue="tplus", reason="auth_rejected")
         == 0
     )
-    labels = {"venue": "tplus", "stream": "orders", "subscription": "desk-a"}
+    labels = {"venue": "tplus", "stream": "tplus.orders", "subscription": "desk-a"}
     assert sample(r.metrics, "connector_reconnects_total", reason="closed_error", **labels) == 1
 
 
@@ -258,13 +265,15 @@ async def test_a_venue_without_baseline_endpoints_still_streams(
             r.metrics,
             "connector_baseline_failures_total",
             venue="tplus",
-            stream="user_trades",
+            stream="tplus.user-trades",
             reason="not_served",
         )
         == 2
     )
     assert (
-        sample(r.metrics, "connector_baseline_records_total", venue="tplus", stream="user_trades")
+        sample(
+            r.metrics, "connector_baseline_records_total", venue="tplus", stream="tplus.user-trades"
+        )
         == 0
     )
 
@@ -319,8 +328,11 @@ async def test_refused_baseline_entries_go_to_the_dlq_marked_as_rest(metrics: Me
     assert sink.records[-1].value["baseline"] == {"id": 1234, "size": 1, "complete": False}
     [letter] = sink.dead
     assert (letter.stream, letter.reason, letter.key) == ("tplus.orders", "missing_field", A)
-    assert letter.raw == b'{"order_id":"b"}' and ("source", "REST_BASELINE") in letter.extra_headers
-    assert sample(metrics, "connector_baseline_records_total", venue="tplus", stream="orders") == 2
+    assert letter.raw == b'{"order_id":"b"}' and ("source", "rest_baseline") in letter.extra_headers
+    assert (
+        sample(metrics, "connector_baseline_records_total", venue="tplus", stream="tplus.orders")
+        == 2
+    )
 
     whole = tplus_oms.UserTradesHandler(
         B, Publisher(sink, metrics), metrics, _CannedBaseline({"not": "a list"})
@@ -332,8 +344,44 @@ async def test_refused_baseline_entries_go_to_the_dlq_marked_as_rest(metrics: Me
             metrics,
             "connector_baseline_failures_total",
             venue="tplus",
-            stream="user_trades",
+            stream="tplus.user-trades",
             reason="bad_response",
         )
         == 1
     )
+
+
+async def test_a_market_without_a_description_leaves_its_decimals_unknown(
+    running: Running, metrics: Metrics
+) -> None:
+    r = running
+    auth = AccountAuth(
+        "desk-b",
+        KEYS[1],
+        r.http,
+        r.sim.base_url,
+        metrics,
+        retry=Backoff(0.01, 0.1, 2.0, random.Random(1)),
+    )
+    described = {
+        "order_id": "a",
+        "base_asset": "1",
+        "side": "Buy",
+        "status": "Open",
+        "timestamp_ns": 1,
+    }
+    unknown = {**described, "order_id": "b", "base_asset": "7"}
+    handler = tplus_oms.OrdersHandler(
+        B,
+        Publisher(r.sink, metrics),
+        metrics,
+        _CannedBaseline({"orders": [described, unknown]}),
+        tplus_oms.MarketDecimals(auth, r.sim.base_url, 5),
+    )
+    await handler.on_open()
+    opened = [x.value["open_order"] for x in r.sink.records[:2]]
+    assert [(o["book_price_decimals"], o["book_quantity_decimals"]) for o in opened] == [
+        (2, 4),
+        (None, None),
+    ]
+    assert r.sink.records[-1].value["baseline"]["complete"] is True
