@@ -140,7 +140,9 @@ async def test_sigterm_in_an_outage_leaves_records_in_the_spool_and_a_restart_de
     # Stop the venue and let the connector read all it sent, so every trade is accepted.
     peers.sim.pause()
     sent = {t["trade_id"] for t in peers.sim.emitted.trades}
-    frames = 'connector_frames_received_total{stream="trades",subscription="all",venue="tplus"}'
+    frames = (
+        'connector_frames_received_total{stream="tplus.trades",subscription="all",venue="tplus"}'
+    )
     for _ in range(600):  # another process: observe its metrics until the condition holds
         if await _metric(port, frames) >= len(sent):
             break

@@ -123,9 +123,7 @@ class SourceContext:
             headers=headers,
             clock_ns=self.clock_ns,
             on_rejected=on_rejected,
-            on_unread=self.unread_marker(
-                f"{endpoint.venue}.{endpoint.stream}", endpoint.subscription
-            ),
+            on_unread=self.unread_marker(endpoint.stream, endpoint.subscription),
         )
 
     def unread_marker(self, stream: str, key: str) -> UnreadHandler:
