@@ -118,7 +118,12 @@ class TplusMarketDataSettings(_Model):
     max_buffered_diffs: int = Field(
         10_000, ge=1, description="Diffs held while a snapshot is fetched; overflow resyncs."
     )
-    snapshot_timeout_s: float = Field(10.0, gt=0, description="REST snapshot request timeout.")
+    snapshot_timeout_s: float = Field(
+        10.0, gt=0, description="Deadline of one REST snapshot request, connect to last byte."
+    )
+    snapshot_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Larger snapshot answers are refused unread."
+    )
     topics: TplusMarketDataTopics = TplusMarketDataTopics()
     websocket: WebSocketSettings = WebSocketSettings()
 
@@ -179,7 +184,12 @@ class TplusOmsBaselineSettings(_Model):
     user_trades_path: str = Field(
         "/trades/user/{account}", description="ASSUMED path; {account} is the public key."
     )
-    timeout_s: float = Field(10.0, gt=0, description="Timeout of one baseline request.")
+    timeout_s: float = Field(
+        10.0, gt=0, description="Deadline of one baseline request, connect to last byte."
+    )
+    max_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Larger baseline answers are refused unread."
+    )
     attempts: int = Field(3, ge=1, le=10, description="Tries per (re)connect before giving up.")
 
     @model_validator(mode="after")
@@ -328,7 +338,12 @@ class TastytradeAccountStreamerSettings(_Model):
     baseline_currency: str = Field(
         "USD", pattern=r"^[A-Z]{3}$", description="Currency of the balances baseline."
     )
-    baseline_timeout_s: float = Field(10.0, gt=0, description="Timeout of one baseline request.")
+    baseline_timeout_s: float = Field(
+        10.0, gt=0, description="Deadline of one baseline request, connect to last byte."
+    )
+    baseline_max_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Larger baseline answers are refused unread."
+    )
     max_buffered: int = Field(
         10_000, ge=1, description="Notifications held back while a baseline is fetched."
     )

@@ -135,7 +135,9 @@ class BaselineFetcher:
 
     async def _try(self) -> tuple[Any, bytes, int] | str:
         try:
-            response = await self._auth.get(self._url, self._settings.timeout_s)
+            response = await self._auth.get(
+                self._url, self._settings.timeout_s, self._settings.max_bytes
+            )
         except SignInError:
             return BaselineFailure.AUTH
         except httpx.HTTPError:
