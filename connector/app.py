@@ -89,7 +89,13 @@ class Connector:
     ) -> int:
         """Run until ``stop`` is set; return the number of records left unflushed."""
         s = self.settings
-        ops = OpsServer(self.registry, self.health, s.metrics.host, s.metrics.port)
+        ops = OpsServer(
+            self.registry,
+            self.health,
+            s.metrics.host,
+            s.metrics.port,
+            refused=self.metrics.ops_connections_refused,
+        )
         port = await ops.start()
         client = registry_client(s.schema_registry)
         try:

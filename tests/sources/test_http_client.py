@@ -135,18 +135,20 @@ async def test_an_oversized_answer_is_refused_without_reading_it_whole(
     metrics: Metrics, declare_length: bool
 ) -> None:
     sent = Sent()
-    async with serving(flooding(sent, declare_length)) as url:
-        async with httpx.AsyncClient(trust_env=False) as client:
-            with pytest.raises(AnswerTooLarge):
-                await bounded_request(
-                    client,
-                    "GET",
-                    url,
-                    deadline_s=30.0,
-                    max_bytes=CAP,
-                    metrics=metrics,
-                    venue="tastytrade",
-                )
+    async with (
+        serving(flooding(sent, declare_length)) as url,
+        httpx.AsyncClient(trust_env=False) as client,
+    ):
+        with pytest.raises(AnswerTooLarge):
+            await bounded_request(
+                client,
+                "GET",
+                url,
+                deadline_s=30.0,
+                max_bytes=CAP,
+                metrics=metrics,
+                venue="tastytrade",
+            )
     # What the peer got into socket buffers before the connection closed, far below 300 MiB.
     assert sent.bytes < 32 * 1024 * 1024
     assert (
