@@ -41,6 +41,7 @@ from connector.ops.health import Health
 from connector.ops.http_server import OpsServer
 from connector.ops.metrics import Metrics
 from connector.pipeline import Publisher
+from connector.secrets import resolve_kafka_security
 from connector.settings import ConfigError, Settings
 from connector.sources import tastytrade_account, tplus_market, tplus_oms
 from connector.sources.backoff import Backoff
@@ -81,6 +82,8 @@ class Connector:
         self._rng = rng if rng is not None else random.Random()
         self._clock_ns = clock_ns
         self._environ: Mapping[str, str] = {} if environ is None else environ
+        self._kafka_security: dict[str, str] = {}
+        """``kafka.security`` with its references read, at the start of run()."""
 
     async def run(
         self,
@@ -97,7 +100,12 @@ class Connector:
             refused=self.metrics.ops_connections_refused,
         )
         port = await ops.start()
-        client = registry_client(s.schema_registry)
+        try:
+            client = registry_client(s.schema_registry, self._environ)
+            self._kafka_security = resolve_kafka_security(s.kafka.security, self._environ)
+        except ConfigError as exc:  # a secret file or variable that cannot be read
+            await ops.stop()
+            raise StartupError(str(exc)) from None
         try:
             topics = s.topics()
             self.health.set("schemas", False, "registering")
@@ -150,7 +158,7 @@ class Connector:
         admin = AdminClient(
             {
                 "bootstrap.servers": k.bootstrap_servers,
-                **{key: v.get_secret_value() for key, v in k.security.items()},
+                **self._kafka_security,
             }
         )
         futures = admin.create_topics(
@@ -191,7 +199,7 @@ class Connector:
             delivery_timeout_ms=s.kafka.delivery_timeout_ms,
             queue_max_messages=s.kafka.queue_max_messages,
             queue_max_kbytes=s.kafka.queue_max_kbytes,
-            extra={k: v.get_secret_value() for k, v in s.kafka.security.items()},
+            extra=self._kafka_security,
         )
         return KafkaSink(
             producer_factory(conf),

@@ -31,6 +31,18 @@ def resolve_secret(ref: SecretRef, key: str, environ: Mapping[str, str]) -> Secr
     return SecretStr(value)
 
 
+def resolve_kafka_security(
+    security: Mapping[str, str | SecretRef], environ: Mapping[str, str]
+) -> dict[str, str]:
+    """``kafka.security`` as librdkafka properties, each reference read now."""
+    return {
+        key: value
+        if isinstance(value, str)
+        else resolve_secret(value, f"kafka.security.{key}", environ).get_secret_value()
+        for key, value in security.items()
+    }
+
+
 def mask_account(account: str) -> str:
     """An account identifier fit for logs: only its last four characters."""
     tail = account[-4:] if len(account) > 4 else ""

@@ -17,10 +17,21 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from connector.security import transport as transport_policy
 
 ENV_PREFIX = "CONNECTOR__"
 
@@ -50,6 +61,26 @@ class SecretRef(_Model):
         if (self.file is None) == (self.env is None):
             raise ValueError("give exactly one of file or env")
         return self
+
+
+def _reference_only(value: object) -> object:
+    if value is not None and not isinstance(value, dict | SecretRef):
+        raise ValueError("a secret is given as {file: …} or {env: …}, never inline")
+    return value
+
+
+SecretReference = Annotated[SecretRef, BeforeValidator(_reference_only)]
+"""A SecretRef whose inline form is refused with a message saying how to write it."""
+
+_INSECURE_TRANSPORT = "credentials over cleartext to a host other than loopback"
+
+
+def _allow_insecure(what: str) -> Any:
+    return Field(
+        False,
+        description=f"Permit {what} over cleartext (http://, ws://) to a host other than "
+        "loopback; only where the network itself is trusted.",
+    )
 
 
 class BackoffSettings(_Model):
@@ -234,6 +265,7 @@ class TplusOmsSettings(_Model):
         60.0, ge=0, description="Sign in again this long before a token expires."
     )
     signin_timeout_s: float = Field(10.0, gt=0, description="Timeout of each sign-in request.")
+    allow_insecure_transport: bool = _allow_insecure("sign-in and bearer tokens")
     baseline: TplusOmsBaselineSettings = TplusOmsBaselineSettings()
     topics: TplusOmsTopics = TplusOmsTopics()
     websocket: TplusOmsWebSocketSettings = TplusOmsWebSocketSettings()
@@ -255,6 +287,14 @@ class TplusOmsSettings(_Model):
             raise ValueError("base_url must be an http:// or https:// URL")
         if self.enabled and not self.accounts:
             raise ValueError("an enabled OMS section needs at least one account")
+        if (
+            self.enabled
+            and not self.allow_insecure_transport
+            and transport_policy.remote_cleartext([self.base_url])
+        ):
+            raise ValueError(
+                f"base_url: {_INSECURE_TRANSPORT}; use https:// or set allow_insecure_transport"
+            )
         names = [a.name for a in self.accounts]
         if len(set(names)) != len(names):
             raise ValueError("account names must not repeat")
@@ -348,6 +388,7 @@ class TastytradeAccountStreamerSettings(_Model):
         10_000, ge=1, description="Notifications held back while a baseline is fetched."
     )
     source: str = Field("connector", min_length=1, description="Client id sent as source.")
+    allow_insecure_transport: bool = _allow_insecure("tokens")
     topics: TastytradeTopics = TastytradeTopics()
     websocket: WebSocketSettings = WebSocketSettings()
 
@@ -389,6 +430,13 @@ class TastytradeAccountStreamerSettings(_Model):
             raise ValueError(
                 "auth needs refresh_token and client_secret (oauth) or session_token (session)"
             )
+        if self.enabled and not self.allow_insecure_transport:
+            for url in transport_policy.remote_cleartext([self.api_url, self.streamer_url]):
+                key = "api_url" if url == self.api_url else "streamer_url"
+                raise ValueError(
+                    f"{key}: {_INSECURE_TRANSPORT}; use https:// and wss:// "
+                    "or set allow_insecure_transport"
+                )
         return self
 
 
@@ -432,28 +480,110 @@ class KafkaSettings(_Model):
     dlq_max_bytes: int = Field(
         900_000, ge=1024, description="Dead letters larger than this keep only their head."
     )
-    security: dict[str, SecretStr] = Field(
+    security: dict[str, str | SecretRef] = Field(
         default_factory=dict,
-        description="Extra librdkafka properties (SASL, TLS); values are treated as secrets.",
+        description="librdkafka security properties: security.protocol, sasl.* and ssl.* only; "
+        "secret ones (passwords, secrets, ssl.key.pem) as {file: …} or {env: …}.",
     )
+    allow_insecure_transport: bool = _allow_insecure("SASL credentials")
+
+    @field_validator("security", mode="before")
+    @classmethod
+    def _scalars_as_text(cls, value: Any) -> Any:
+        # librdkafka takes every property as text; YAML reads 60000 as a number.
+        if not isinstance(value, dict):
+            return value
+        return {
+            k: (str(v).lower() if isinstance(v, bool) else str(v))
+            if isinstance(v, int | float)
+            else v
+            for k, v in value.items()
+        }
+
+    @field_validator("security")
+    @classmethod
+    def _security_allowed(cls, value: dict[str, str | SecretRef]) -> dict[str, str | SecretRef]:
+        refused = transport_policy.refused_security_keys(value)
+        if refused:
+            raise ValueError("refused: " + "; ".join(refused))
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> KafkaSettings:
         if not _TOPIC_RE.match(self.dlq_topic):
             raise ValueError(f"dlq_topic {self.dlq_topic!r} is not a legal topic name")
+        if (
+            transport_policy.kafka_credentials(self.security)
+            and transport_policy.kafka_cleartext(self.security)
+            and not self.allow_insecure_transport
+            and not all(
+                map(
+                    transport_policy.is_loopback,
+                    transport_policy.bootstrap_hosts(self.bootstrap_servers),
+                )
+            )
+        ):
+            raise ValueError(
+                f"security.protocol: SASL {_INSECURE_TRANSPORT}; use SASL_SSL "
+                "or set allow_insecure_transport"
+            )
         return self
 
 
 class SchemaRegistrySettings(_Model):
     """The Confluent-compatible registry that holds the value schemas."""
 
-    url: str = "http://localhost:8081"
-    username: str | None = None
-    password: SecretStr | None = None
+    url: str = Field(
+        "http://localhost:8081", description="Registry URL, without user:password@ in it."
+    )
+    username: str | SecretRef | None = Field(
+        None, description="Basic-auth user (text, or a {file}/{env} reference); needs password."
+    )
+    password: SecretReference | None = Field(None, description="Basic-auth password.")
+    bearer_token: SecretReference | None = Field(
+        None, description="A static bearer token, instead of basic auth."
+    )
+    bearer_logical_cluster: str | None = Field(
+        None, description="Registry cluster id sent with the bearer token (target-sr-cluster)."
+    )
+    bearer_identity_pool: str | None = Field(
+        None, description="Identity pool id sent with the bearer token, where one is used."
+    )
+    ca_file: Path | None = Field(
+        None, description="CA bundle that verifies the registry (the venues' trust is unchanged)."
+    )
+    client_cert_file: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    client_key_file: Path | None = Field(None, description="Its private key (mutual TLS).")
+    allow_insecure_transport: bool = _allow_insecure("registry credentials")
     auto_register: bool = Field(
         True, description="Register schemas at start-up; false only looks them up and pins ids."
     )
     startup_timeout_s: float = Field(60.0, gt=0, description="Give up registering after this.")
+
+    @model_validator(mode="after")
+    def _check(self) -> SchemaRegistrySettings:
+        if not re.match(r"^https?://[^/]+", self.url):
+            raise ValueError("url must be an http:// or https:// URL")
+        if transport_policy.has_userinfo(self.url):
+            raise ValueError("url: no user:password@ in the URL; use username and password")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        if self.bearer_token is not None and self.username is not None:
+            raise ValueError("give basic auth (username, password) or bearer_token, not both")
+        if (self.bearer_token is None) != (self.bearer_logical_cluster is None):
+            raise ValueError("bearer_token and bearer_logical_cluster go together")
+        if self.client_key_file is not None and self.client_cert_file is None:
+            raise ValueError("client_key_file needs client_cert_file")
+        credentials = self.password is not None or self.bearer_token is not None
+        if (
+            credentials
+            and not self.allow_insecure_transport
+            and transport_policy.remote_cleartext([self.url])
+        ):
+            raise ValueError(
+                f"url: {_INSECURE_TRANSPORT}; use https:// or set allow_insecure_transport"
+            )
+        return self
 
 
 class MetricsSettings(_Model):
@@ -545,7 +675,10 @@ def _expects_text(model: type[BaseModel], path: list[str]) -> bool:
         options = [a for a in typing.get_args(annotation) if a is not type(None)]
     else:
         options = [annotation]
-    return all(a in (str, SecretStr) for a in options)
+    # A field that also takes a SecretRef mapping is text when given as one string.
+    return any(a in (str, SecretStr) for a in options) and all(
+        a in (str, SecretStr) or (isinstance(a, type) and issubclass(a, BaseModel)) for a in options
+    )
 
 
 def _describe(error: ValidationError, origin: str) -> str:
@@ -581,7 +714,10 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+            # Only where: the parser's message quotes the offending line, secret and all.
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(f"{path} is not valid YAML{where}") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

@@ -32,12 +32,13 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     ),
     "tail": frozenset(),
     # shared types
-    "settings": frozenset(),
+    "settings": frozenset({"security"}),
     "secrets": frozenset(),
     "records": frozenset(),
     "pipeline": frozenset({"ops.metrics", "venues.errors"}),
     # packages
     "venues": frozenset(),
+    "security": frozenset(),
     "ops": frozenset(),
     "delivery": frozenset({"ops", "venues.errors"}),
     "governance": frozenset({"delivery.serde"}),
@@ -51,6 +52,7 @@ PURE = [
     *sorted((ROOT / "venues").rglob("*.py")),
     ROOT / "records.py",
     ROOT / "settings.py",
+    *sorted((ROOT / "security").rglob("*.py")),
     ROOT / "delivery" / "avro_writer.py",
     ROOT / "governance" / "compat.py",
     ROOT / "sources" / "backoff.py",

@@ -180,7 +180,7 @@ def _check(args: argparse.Namespace) -> int:
     if not args.no_git:
         history = GitHistory(root, args.against_git)
         checks.append(lambda schema, text: [git_verdict(history, schema, text, level)])
-    client = registry_client(registry) if registry is not None else None
+    client = registry_client(registry, os.environ) if registry is not None else None
     if client is not None:
         checks.append(functools.partial(_against_registry, client, level))
     try:
@@ -210,7 +210,7 @@ def _register(args: argparse.Namespace) -> int:
     if missing:
         raise _UsageError("missing schema files: " + ", ".join(missing))
     schemas = {topic: catalog.schema_text(stream, root) for stream, topic in topics.items()}
-    client = registry_client(registry)
+    client = registry_client(registry, os.environ)
     try:
         refused = register_all(client, schemas, sys.stdout, sys.stderr)
     finally:
