@@ -1,4 +1,4 @@
-"""Transport security in the settings: kafka.security allow-list, references, cleartext, userinfo."""
+"""Transport security in the settings: the kafka.security allow-list, references, cleartext."""
 
 from __future__ import annotations
 
