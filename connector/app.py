@@ -40,7 +40,7 @@ from connector.governance import catalog
 from connector.ops.health import Health
 from connector.ops.http_server import OpsServer
 from connector.ops.metrics import Metrics
-from connector.pipeline import Publisher
+from connector.pipeline import DeadLetterLimiter, Publisher
 from connector.secrets import resolve_kafka_security
 from connector.settings import ConfigError, Settings
 from connector.sources import tastytrade_account, tplus_market, tplus_oms
@@ -227,7 +227,9 @@ class Connector:
         ]
 
     async def _run_sources(self, sink: KafkaSink, stop: asyncio.Event) -> int:
-        publisher = Publisher(sink, self.metrics)
+        k = self.settings.kafka
+        limiter = DeadLetterLimiter(self.metrics, k.dlq_rate_per_s, k.dlq_burst)
+        publisher = Publisher(sink, self.metrics, limiter)
         async with httpx.AsyncClient(timeout=10.0) as http:
             ctx = SourceContext(
                 publisher, self.metrics, self.health, http, self._rng, self._clock_ns, self._environ

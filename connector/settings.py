@@ -111,6 +111,18 @@ class WebSocketSettings(_Model):
         description="Larger frames go to the DLQ (up to 4x; beyond that the socket closes).",
     )
     open_timeout_s: float = Field(10.0, gt=0, description="Handshake timeout.")
+    compression: Literal["none", "deflate"] = Field(
+        "none",
+        description="permessage-deflate; off by default, as a few KB of deflated frame can "
+        "inflate to max_message_bytes x 4. Turn on only for a venue that needs it.",
+    )
+    max_queue: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Frames a socket buffers before it stops reading: memory per socket is at "
+        "most (max_queue + 1) x 4 x max_message_bytes (20 MiB by default).",
+    )
     backoff: BackoffSettings = BackoffSettings()
 
 
@@ -477,6 +489,10 @@ class KafkaSettings(_Model):
     congestion_watermark: float = Field(
         0.9, gt=0, le=1, description="Queue fill at which sheddable streams start shedding."
     )
+    dlq_rate_per_s: float = Field(
+        10.0, gt=0, description="Dead letters per second and stream; more are counted, dropped."
+    )
+    dlq_burst: int = Field(50, ge=1, description="Dead letters a stream may send at once.")
     dlq_max_bytes: int = Field(
         900_000, ge=1024, description="Dead letters larger than this keep only their head."
     )

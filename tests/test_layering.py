@@ -40,7 +40,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "venues": frozenset(),
     "security": frozenset(),
     "ops": frozenset(),
-    "delivery": frozenset({"ops", "venues.errors"}),
+    "delivery": frozenset({"ops", "venues.errors", "security"}),
     "governance": frozenset({"delivery.serde"}),
     "sources": frozenset({"ops", "venues"}),
     "embedded": frozenset({"governance.compat"}),

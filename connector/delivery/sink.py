@@ -38,6 +38,7 @@ from connector.ops.health import Health
 from connector.ops.metrics import Metrics, TopicInstruments
 from connector.pipeline import Waiting, settle
 from connector.records import DeadLetter, Record, Stage
+from connector.security.redaction import redact
 from connector.venues.errors import Reason
 
 log = logging.getLogger(__name__)
@@ -360,7 +361,10 @@ class KafkaSink:
         return self._enqueue(entry)
 
     async def dead_letter(self, letter: DeadLetter) -> None:
-        """Send a frame that cannot be a record to the DLQ with headers saying why."""
+        """Send a frame that cannot be a record to the DLQ with headers saying why.
+
+        Credential-shaped values are redacted; a ``redacted`` header lists their keys.
+        """
         raw = letter.raw
         headers: Headers = [
             ("connector", self._config.connector_name.encode()),
@@ -371,10 +375,16 @@ class KafkaSink:
             ("received_ns", str(letter.received_ns).encode()),
             *((k, v.encode()) for k, v in letter.extra_headers),
         ]
-        if len(raw) > self._config.dlq_max_bytes:
+        limit = self._config.dlq_max_bytes
+        if len(raw) > limit:
             # Larger than the brokers accept: keep the head and say so.
             headers.append(("truncated_from_bytes", str(len(raw)).encode()))
-            raw = raw[: self._config.dlq_max_bytes]
+            raw = raw[:limit]
+        # After the cut, so only what is kept is scanned (a value cut short is still found).
+        raw, redacted = redact(raw)
+        if redacted:
+            headers.append(("redacted", ",".join(redacted).encode()))
+            raw = raw[:limit]
         self._metrics.dlq_records.labels(letter.stream, letter.stage, letter.reason).inc()
         key = letter.key.encode() if letter.key is not None else letter.stream.encode()
         await self._enqueue(

@@ -290,3 +290,16 @@ async def test_oversized_dead_letters_keep_their_head_and_say_so(rig: Rig) -> No
     (dead,) = got[DLQ]
     assert dead.value == raw[:2048]
     assert dead.headers["truncated_from_bytes"] == b"5000"
+
+
+async def test_credentials_are_redacted_from_dead_letters_before_they_are_produced(
+    rig: Rig,
+) -> None:
+    raw = b'{"action":"heartbeat","auth-token":"Bearer tt-access-1","value":[1,}'
+    await rig.sink.dead_letter(
+        DeadLetter("tastytrade.account", "decode", "invalid_json", "bad", raw, 1)
+    )
+    got = await asyncio.to_thread(_read, rig, [DLQ], {DLQ: 1}, False)
+    (dead,) = got[DLQ]
+    assert dead.value == b'{"action":"heartbeat","auth-token":"[REDACTED]","value":[1,}'
+    assert dead.headers["redacted"] == b"auth-token"
