@@ -210,6 +210,7 @@ class Connector:
                 queue_max_messages=s.kafka.queue_max_messages,
                 congestion_watermark=s.kafka.congestion_watermark,
                 dlq_max_bytes=s.kafka.dlq_max_bytes,
+                dlq_max_pending_bytes=s.kafka.dlq_max_pending_bytes,
             ),
             encoders,
             self.metrics,

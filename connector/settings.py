@@ -493,6 +493,12 @@ class KafkaSettings(_Model):
         10.0, gt=0, description="Dead letters per second and stream; more are counted, dropped."
     )
     dlq_burst: int = Field(50, ge=1, description="Dead letters a stream may send at once.")
+    dlq_max_pending_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Dead-letter bytes awaiting acknowledgement; while over it, more are "
+        "dropped and counted (bounds memory when bad frames flood a slow cluster).",
+    )
     dlq_max_bytes: int = Field(
         900_000, ge=1024, description="Dead letters larger than this keep only their head."
     )

@@ -99,6 +99,13 @@ class SinkConfig:
     queue_max_messages: int = 100_000
     congestion_watermark: float = 0.9
     dlq_max_bytes: int = 900_000
+    dlq_max_pending_bytes: int = 16 * 1024 * 1024
+    """Dead-letter bytes waiting for acknowledgement; more are dropped and counted.
+
+    Without it a flood of large bad frames while the brokers are slow fills the
+    whole producer queue with dead letters (twice over: the ledger keeps each
+    value for retries), some 560 MiB at the default queue size.
+    """
 
 
 @dataclass(slots=True)
@@ -210,6 +217,8 @@ class KafkaSink:
         self._open.set()
         self._closing = False
         self._congested_at = int(config.queue_max_messages * config.congestion_watermark)
+        self._dlq_pending_bytes = 0
+        self._dlq_dropped_logged_at = float("-inf")
         self._ack_observer: AckObserver | None = None
         self._kafka_ok = False
         metrics.oldest_undelivered.set_function(self.oldest_undelivered_s)
@@ -380,11 +389,21 @@ class KafkaSink:
             # Larger than the brokers accept: keep the head and say so.
             headers.append(("truncated_from_bytes", str(len(raw)).encode()))
             raw = raw[:limit]
+        with self._ledger_lock:
+            room = self._dlq_pending_bytes + len(raw) <= self._config.dlq_max_pending_bytes
+            if room:
+                self._dlq_pending_bytes += len(raw)
+        if not room:
+            self._drop_dead_letter(letter.stream)
+            return
         # After the cut, so only what is kept is scanned (a value cut short is still found).
-        raw, redacted = redact(raw)
+        kept, redacted = redact(raw)
         if redacted:
             headers.append(("redacted", ",".join(redacted).encode()))
-            raw = raw[:limit]
+            kept = kept[:limit]
+            with self._ledger_lock:
+                self._dlq_pending_bytes += len(kept) - len(raw)
+        raw = kept
         self._metrics.dlq_records.labels(letter.stream, letter.stage, letter.reason).inc()
         key = letter.key.encode() if letter.key is not None else letter.stream.encode()
         await self._enqueue(
@@ -398,6 +417,17 @@ class KafkaSink:
                 self._metrics.topic(self._config.dlq_topic),
             )
         )
+
+    def _drop_dead_letter(self, stream: str) -> None:
+        """A dead letter that found the DLQ's share of the producer queue full."""
+        self._metrics.dlq_suppressed.labels(stream).inc()
+        now = self._monotonic()
+        if now - self._dlq_dropped_logged_at >= 10.0:
+            self._dlq_dropped_logged_at = now
+            log.warning(
+                "dead letters dropped: too many bytes of them await acknowledgement",
+                extra={"stream": stream, "limit_bytes": self._config.dlq_max_pending_bytes},
+            )
 
     async def _enqueue(self, entry: _Pending) -> None:
         if self._closing:
@@ -524,6 +554,8 @@ class KafkaSink:
                     return
                 instruments = entry.instruments
                 instruments.delivered.value += 1
+                if entry.topic == self._config.dlq_topic:
+                    self._dlq_pending_bytes -= len(entry.value)
                 instruments.latency.observe(max(0.0, (now_ns - entry.received_ns) / 1e9))
             if not self._kafka_ok:
                 self._kafka_health(True, "")
