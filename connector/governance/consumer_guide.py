@@ -497,6 +497,15 @@ def _dead_letter_section(dlq: str) -> list[str]:
         "`encode_failed`), `detail` (a sentence for people, never frame content) and",
         "`received_ns`. Read it with a plain consumer, not the Avro deserializer.",
         "",
+        "**Access.** The DLQ holds raw venue data: account frames verbatim, keyed by full",
+        "account numbers, order and position details included. Credential-shaped fields",
+        "(`auth-token`, `Authorization`, `token`, `password`, `secret`, `Bearer` values) are",
+        "replaced by `[REDACTED]` before a letter is produced, and a `redacted` header lists",
+        "their keys; nothing else is masked. Grant read access to it only under rules at least",
+        "as strict as those of the account topics: it is not a topic for every team to read.",
+        "Dead letters beyond a per-stream rate are counted (`connector_dlq_suppressed_total`),",
+        "not produced.",
+        "",
     ]
 
 
