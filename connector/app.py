@@ -199,7 +199,10 @@ class Connector:
             delivery_timeout_ms=s.kafka.delivery_timeout_ms,
             queue_max_messages=s.kafka.queue_max_messages,
             queue_max_kbytes=s.kafka.queue_max_kbytes,
-            extra=self._kafka_security,
+            extra={
+                "max.in.flight.requests.per.connection": str(s.kafka.max_in_flight),
+                **self._kafka_security,
+            },
         )
         return KafkaSink(
             producer_factory(conf),

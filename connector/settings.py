@@ -486,6 +486,13 @@ class KafkaSettings(_Model):
         "sources are made to wait (bounds memory during an outage).",
     )
     queue_max_kbytes: int = Field(262_144, ge=64, description="The same bound in KiB.")
+    max_in_flight: int = Field(
+        5,
+        ge=1,
+        le=5,
+        description="Produce requests in flight per broker (at most 5 keeps the idempotent "
+        "producer's order); lower only trades throughput.",
+    )
     congestion_watermark: float = Field(
         0.9, gt=0, le=1, description="Queue fill at which sheddable streams start shedding."
     )

@@ -132,7 +132,7 @@ MOCK_MAY_DUPLICATE = {"kafka: retriable produce errors", "kafka: fatal producer 
 # the scenario about the connector's handling of retriable errors.
 MOCK_STACK_OVERRIDES: dict[str, dict[str, Any]] = {
     "kafka: retriable produce errors": {
-        "kafka": {"security": {"max.in.flight.requests.per.connection": "1"}}
+        "kafka": {"max_in_flight": 1}
     },
 }
 
