@@ -56,6 +56,15 @@ def _settings(url: str, pki: Pki, token_file: Path, **overrides: Any) -> SchemaR
     return SchemaRegistrySettings.model_validate(values)
 
 
+def _pin(settings: SchemaRegistrySettings) -> dict[str, int]:
+    """Pin SCHEMAS through a client built from ``settings`` alone."""
+    client = registry_client(settings)
+    try:
+        return pin_schemas(client, SCHEMAS, auto_register=True)
+    finally:
+        client.close()
+
+
 @pytest.fixture
 def token_file(tmp_path: Path) -> Path:
     path = tmp_path / "registry-token"
@@ -67,11 +76,7 @@ def test_a_tls_registry_is_reached_with_the_ca_file_client_certificate_and_beare
     tls_registry: str, pki: Pki, token_file: Path
 ) -> None:
     assert tls_registry.startswith("https://127.0.0.1:")
-    client = registry_client(_settings(tls_registry, pki, token_file))
-    try:
-        ids = pin_schemas(client, SCHEMAS, auto_register=True)
-    finally:
-        client.close()
+    ids = _pin(_settings(tls_registry, pki, token_file))
     assert set(ids) == {"tplus.trades"} and ids["tplus.trades"] > 0
 
 
@@ -84,12 +89,8 @@ def test_without_the_ca_or_the_client_certificate_the_handshake_fails(
     overrides: dict[str, Any] = {missing: None}
     if missing == "client_cert_file":
         overrides["client_key_file"] = None
-    client = registry_client(_settings(tls_registry, pki, token_file, **overrides))
-    try:
-        with pytest.raises(RegistryUnavailable):
-            pin_schemas(client, SCHEMAS, auto_register=True)
-    finally:
-        client.close()
+    with pytest.raises(RegistryUnavailable):
+        _pin(_settings(tls_registry, pki, token_file, **overrides))
 
 
 def test_a_wrong_bearer_token_is_refused_by_the_registry(
@@ -97,12 +98,8 @@ def test_a_wrong_bearer_token_is_refused_by_the_registry(
 ) -> None:
     wrong = tmp_path / "wrong-token"
     wrong.write_text("not-the-token")
-    client = registry_client(_settings(tls_registry, pki, wrong))
-    try:
-        with pytest.raises(SchemaSetupError, match="HTTP 401"):
-            pin_schemas(client, SCHEMAS, auto_register=True)
-    finally:
-        client.close()
+    with pytest.raises(SchemaSetupError, match="HTTP 401"):
+        _pin(_settings(tls_registry, pki, wrong))
 
 
 def test_unusable_tls_files_and_unreadable_secrets_are_configuration_errors(
