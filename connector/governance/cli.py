@@ -39,7 +39,13 @@ from connector.governance.consumer_guide import CONSUMER_EXAMPLE, generate
 from connector.governance.history import GitError, GitHistory
 from connector.governance.inventory import SchemaFile, default_topics, inventory, missing_files
 from connector.governance.register import register_all
-from connector.settings import ConfigError, KafkaSettings, SchemaRegistrySettings, load_settings
+from connector.settings import (
+    ConfigError,
+    KafkaSettings,
+    SchemaRegistrySettings,
+    load_settings,
+    parse_settings,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -157,7 +163,11 @@ def _topics_and_registry(
 ) -> tuple[dict[str, str], SchemaRegistrySettings | None]:
     """Topics and registry settings from --config and --registry (registry None: not asked)."""
     if args.config is None:
-        registry = SchemaRegistrySettings(url=args.registry) if args.registry else None
+        registry = None
+        if args.registry:
+            # Validated like the file's key, so a bad URL is one line that does not echo it.
+            data = {"schema_registry": {"url": args.registry}}
+            registry = parse_settings(data, origin="--registry").schema_registry
         return default_topics(), registry
     settings = load_settings(args.config, os.environ)
     registry = settings.schema_registry
