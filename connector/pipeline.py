@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from connector.ops.metrics import LatencyTally, Metrics
-from connector.records import DeadLetter, Record
-from connector.venues.errors import FrameError
+from connector.ops.metrics import LatencyTally, Metrics, preset
+from connector.records import DeadLetter, Record, Stage, members
+from connector.venues.errors import FrameError, Reason
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,15 @@ async def settle(waiting: Awaitable[object] | None) -> None:
     """Await what a non-blocking step handed back, if it handed anything back."""
     if waiting is not None:
         await waiting
+
+
+def preset_dead_letters(metrics: Metrics, streams: Sequence[str]) -> None:
+    """A DLQ series per stream, stage and reason, at 0 until its first letter."""
+    stages, reasons = members(Stage), members(Reason)
+    preset(
+        metrics.dlq_records,
+        *((stream, stage, why) for stream in streams for stage in stages for why in reasons),
+    )
 
 
 class RecordSink(Protocol):

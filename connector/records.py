@@ -56,3 +56,44 @@ class Stage:
     VALIDATE = "validate"
     ENCODE = "encode"
     ROUTE = "route"
+    DELIVER = "deliver"
+
+
+class DeadLetterHeader:
+    """The headers every dead letter carries (the DLQ topic's contract with its readers)."""
+
+    CONNECTOR = "connector"
+    STREAM = "stream"
+    STAGE = "stage"
+    REASON = "reason"
+    DETAIL = "detail"
+    RECEIVED_NS = "received_ns"
+
+
+class OptionalHeader:
+    """Headers only some dead letters carry."""
+
+    SOURCE = "source"
+    TRUNCATED_FROM_BYTES = "truncated_from_bytes"
+    REDACTED = "redacted"
+    """Keys whose credential-shaped values were replaced by ``[REDACTED]``, comma-separated."""
+
+
+class FrameSource:
+    """Values of the ``source`` header: the body came over REST, not from the socket."""
+
+    REST_SNAPSHOT = "rest_snapshot"
+    REST_BASELINE = "rest_baseline"
+
+
+def members(closed_set: type) -> tuple[str, ...]:
+    """The values of a closed-set class of string constants (Stage, a Reason), in order.
+
+    Metrics preset a series per value and the consumers' guide lists them, so
+    both follow the class when a value is added.
+    """
+    return tuple(
+        value
+        for name, value in vars(closed_set).items()
+        if name.isupper() and isinstance(value, str)
+    )

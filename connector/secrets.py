@@ -7,11 +7,11 @@ an accidental log line shows ``**********``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
-from connector.settings import ConfigError, SecretRef
+from connector.settings import ConfigError, SecretRef, Settings
 
 
 def resolve_secret(ref: SecretRef, key: str, environ: Mapping[str, str]) -> SecretStr:
@@ -41,6 +41,37 @@ def resolve_kafka_security(
         else resolve_secret(value, f"kafka.security.{key}", environ).get_secret_value()
         for key, value in security.items()
     }
+
+
+def secret_refs(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, SecretRef]]:
+    """Every secret reference in use, with its configuration key; disabled sections skipped."""
+    if getattr(model, "enabled", True) is False:
+        return
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        key = f"{prefix}{name}"
+        if isinstance(value, list):
+            items = [(f"{key}[{index}]", item) for index, item in enumerate(value)]
+        elif isinstance(value, dict):  # kafka.security: text or references by property
+            items = [(f"{key}.{prop}", item) for prop, item in value.items()]
+        else:
+            items = [(key, value)]
+        for where, item in items:
+            if isinstance(item, SecretRef):
+                yield where, item
+            elif isinstance(item, BaseModel):
+                yield from secret_refs(item, f"{where}.")
+
+
+def unresolved_secrets(settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    """Why each secret reference cannot be read (all of them, not the first); empty when all can."""
+    problems = []
+    for key, ref in secret_refs(settings):
+        try:
+            resolve_secret(ref, key, environ)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def mask_account(account: str) -> str:

@@ -28,9 +28,10 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "bench": ANYTHING,
     "cli": frozenset(
         {"app", "dev", "tail", "governance.cli", "ops.log_format", "ops.process_policy"}
+        | {"ops.progress", "governance.config_example", "__version__"}
         | {"delivery.serde"}
     ),
-    "tail": frozenset(),
+    "tail": frozenset({"delivery.serde"}),
     # shared types
     "settings": frozenset({"security"}),
     "secrets": frozenset(),
@@ -40,8 +41,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "venues": frozenset(),
     "security": frozenset(),
     "ops": frozenset(),
-    "delivery": frozenset({"ops", "venues.errors", "security"}),
-    "governance": frozenset({"delivery.serde"}),
+    "delivery": frozenset({"ops", "venues.errors", "sources.backoff", "security"}),
+    "governance": frozenset({"delivery.serde", "venues"}),
     "sources": frozenset({"ops", "venues"}),
     "embedded": frozenset({"governance.compat"}),
     "simulators": frozenset({"ops.wire_log"}),

@@ -33,3 +33,4 @@ class Reason:
     TOO_LARGE = "too_large"
     ENCODE_FAILED = "encode_failed"
     BAD_KEY = "bad_key"
+    DELIVERY_FAILED = "delivery_failed"

@@ -25,14 +25,19 @@ from connector.records import DeadLetter, Record
 from connector.settings import WebSocketSettings
 from connector.simulators.tastytrade import StreamerClient, TastytradeSimulator
 from connector.sources.backoff import Backoff
-from connector.sources.tastytrade_account import AccountStreamHandler, BaselineFetcher
-from connector.sources.tastytrade_auth import OAuthTokenSource
+from connector.sources.tastytrade_account import (
+    STREAM,
+    SUBSCRIPTION,
+    AccountStreamHandler,
+    BaselineFetcher,
+)
+from connector.sources.tastytrade_auth import VENUE, OAuthTokenSource
 from connector.sources.ws_session import Endpoint, WebSocketSession
 from connector.venues.tastytrade.streamer import AccountStreamer, StreamerConfig
 from tests.conftest import sample
 
 ACCOUNTS = ("5WT00001", "5WT00002")
-LABELS = {"venue": "tastytrade", "stream": "account", "subscription": "streamer"}
+LABELS = {"venue": VENUE, "stream": STREAM, "subscription": SUBSCRIPTION}
 
 
 class Sink:
@@ -133,7 +138,7 @@ def _start(
         {"silence_timeout_s": 10, "backoff": {"initial_s": 0.02, "max_s": 0.1}}
     )
     session = WebSocketSession(
-        Endpoint("tastytrade", "account", "streamer", sim.streamer_url),
+        Endpoint(VENUE, STREAM, SUBSCRIPTION, sim.streamer_url),
         handler,
         settings,
         metrics,
