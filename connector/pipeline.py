@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from connector.ops.log_throttle import Throttle
 from connector.ops.metrics import LatencyTally, Metrics, preset
 from connector.records import DeadLetter, Record, Stage, members
 from connector.venues.errors import FrameError, Reason
@@ -46,16 +47,10 @@ class RecordSink(Protocol):
     def congested(self) -> bool: ...
 
 
-_LOG_EVERY_S = 10.0
-"""A stream over its dead-letter limit is logged at most this often."""
-
-
 @dataclass(slots=True)
 class _Bucket:
     tokens: float
     at: float
-    suppressed: int = 0
-    logged_at: float = float("-inf")
 
 
 class DeadLetterLimiter:
@@ -79,6 +74,8 @@ class DeadLetterLimiter:
         self._burst = float(burst)
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
+        # One line per stream per ten seconds, carrying how many were dropped since.
+        self._log_throttle = Throttle(window_s=10.0, burst=1, clock=clock)
 
     def allow(self, stream: str) -> bool:
         """Whether one more dead letter of ``stream`` may be produced now."""
@@ -91,15 +88,13 @@ class DeadLetterLimiter:
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0
             return True
-        bucket.suppressed += 1
         self._metrics.dlq_suppressed.labels(stream).inc()
-        if now - bucket.logged_at >= _LOG_EVERY_S:
+        before = self._log_throttle.admit(stream)
+        if before is not None:
             log.warning(
                 "dead letters over the rate limit dropped",
-                extra={"stream": stream, "dropped": bucket.suppressed, "rate_per_s": self._rate},
+                extra={"stream": stream, "dropped": before + 1, "rate_per_s": self._rate},
             )
-            bucket.logged_at = now
-            bucket.suppressed = 0
         return False
 
 

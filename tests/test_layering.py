@@ -36,7 +36,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "settings": frozenset({"security"}),
     "secrets": frozenset(),
     "records": frozenset(),
-    "pipeline": frozenset({"ops.metrics", "venues.errors"}),
+    "pipeline": frozenset({"ops.metrics", "ops.log_throttle", "venues.errors"}),
     # packages
     "venues": frozenset(),
     "security": frozenset(),

@@ -227,7 +227,7 @@ class KafkaSink:
         self._closing = False
         self._congested_at = int(config.queue_max_messages * config.congestion_watermark)
         self._dlq_pending_bytes = 0
-        self._dlq_dropped_logged_at = float("-inf")
+        self._dlq_drop_throttle = Throttle(window_s=10.0, burst=1, clock=monotonic)
         self._ack_observer: AckObserver | None = None
         self._kafka_ok = False
         self._error_throttle = Throttle()
@@ -439,12 +439,15 @@ class KafkaSink:
     def _drop_dead_letter(self, stream: str) -> None:
         """A dead letter that found the DLQ's share of the producer queue full."""
         self._metrics.dlq_suppressed.labels(stream).inc()
-        now = self._monotonic()
-        if now - self._dlq_dropped_logged_at >= 10.0:
-            self._dlq_dropped_logged_at = now
+        before = self._dlq_drop_throttle.admit(stream)
+        if before is not None:
             log.warning(
                 "dead letters dropped: too many bytes of them await acknowledgement",
-                extra={"stream": stream, "limit_bytes": self._config.dlq_max_pending_bytes},
+                extra={
+                    "stream": stream,
+                    "dropped": before + 1,
+                    "limit_bytes": self._config.dlq_max_pending_bytes,
+                },
             )
 
     async def _enqueue(self, entry: _Pending) -> None:
