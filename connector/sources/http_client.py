@@ -26,8 +26,8 @@ from connector.ops.metrics import Metrics
 DEFAULT_MAX_ANSWER_BYTES = 16 * 1024 * 1024
 """Cap of a baseline answer unless configured otherwise."""
 
-AUTH_MAX_ANSWER_BYTES = 64 * 1024
-"""Cap of a sign-in, nonce or token answer: a few hundred bytes in practice."""
+SMALL_ANSWER_BYTES = 64 * 1024
+"""Cap of a sign-in, nonce, token or market-description answer: a few hundred bytes in practice."""
 
 
 class RefusedReason:

@@ -28,7 +28,7 @@ from connector.ops.metrics import Metrics
 from connector.secrets import resolve_secret
 from connector.settings import TastytradeAuthSettings
 from connector.sources.backoff import Backoff
-from connector.sources.http_client import AUTH_MAX_ANSWER_BYTES, bounded_request
+from connector.sources.http_client import SMALL_ANSWER_BYTES, bounded_request
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError
 from connector.venues.tastytrade.messages import auth_value
@@ -150,7 +150,7 @@ class OAuthTokenSource:
                 "POST",
                 self._url,
                 deadline_s=self._timeout,
-                max_bytes=AUTH_MAX_ANSWER_BYTES,
+                max_bytes=SMALL_ANSWER_BYTES,
                 metrics=self._metrics,
                 venue=VENUE,
                 content=json.dumps(body),

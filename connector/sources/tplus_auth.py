@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from connector.ops.metrics import Metrics
 from connector.secrets import mask_account
 from connector.sources.backoff import Backoff
-from connector.sources.http_client import AUTH_MAX_ANSWER_BYTES, Answer, bounded_request
+from connector.sources.http_client import SMALL_ANSWER_BYTES, Answer, bounded_request
 from connector.sources.ws_session import HeadersUnavailable
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError
@@ -214,7 +214,7 @@ class AccountAuth:
         url = urls.rest_url(self._base_url, path)
         try:
             response = await self._bounded(
-                method, url, self._timeout_s, AUTH_MAX_ANSWER_BYTES, body=body
+                method, url, self._timeout_s, SMALL_ANSWER_BYTES, body=body
             )
         except httpx.HTTPError as exc:
             raise SignInError(SigninReason.UNREACHABLE, type(exc).__name__) from None

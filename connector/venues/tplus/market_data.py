@@ -27,6 +27,7 @@ from connector.venues.json_numbers import (
     require,
     string,
 )
+from connector.venues.tplus.asset_ids import canonical_asset
 
 DEPTH_STREAM = "tplus.depth"
 TRADES_STREAM = "tplus.trades"
@@ -157,27 +158,6 @@ def depth_record(
         "received_ns": received_ns,
     }
     return Record(DEPTH_STREAM, asset, value, received_ns, None)
-
-
-def canonical_asset(value: Any) -> str:
-    """The asset id in one canonical string form, used as the Kafka key.
-
-    Index form stays as digits; the address form (``<hex>@<chain hex>``) is
-    lower-cased with any ``0x`` removed, as the SDK normalises it.
-    """
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return str(value)
-    text = string(value, "asset_id").strip()
-    if text.isdigit():
-        return str(int(text))
-    if "@" in text:
-        address, _, chain = text.lower().partition("@")
-        address = address.removeprefix("0x")
-        chain = chain.removeprefix("0x")
-        hexdigits = set("0123456789abcdef")
-        if address and chain and set(address) <= hexdigits and set(chain) <= hexdigits:
-            return f"{address}@{chain}"
-    raise FrameError(Reason.BAD_FIELD, "asset_id is neither an index nor an address@chain form")
 
 
 def parse_trade(message: Any, received_ns: int) -> Record:

@@ -126,19 +126,3 @@ def test_a_bare_kline_object_is_rejected() -> None:
     with pytest.raises(FrameError) as info:
         md.parse_klines(bar, "1", None, NOW)
     assert info.value.reason == Reason.WRONG_SHAPE
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("1", "1"),
-        ("0001", "1"),
-        (7, "7"),
-        (
-            "0x82AF49447D8A07E3BD95BD0D56F35241523FBAB1000000000000000000000000@00000000000000A4B1",
-            "82af49447d8a07e3bd95bd0d56f35241523fbab1000000000000000000000000@00000000000000a4b1",
-        ),
-    ],
-)
-def test_canonical_asset(raw: object, expected: str) -> None:
-    assert md.canonical_asset(raw) == expected
