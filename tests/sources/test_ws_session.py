@@ -450,3 +450,24 @@ async def test_a_frame_that_arrives_during_a_stalled_loop_is_read_not_dropped(
     assert await rec.next() == ("frame", "late")
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize(("compression", "offered"), [(None, False), ("deflate", True)])
+async def test_permessage_deflate_is_offered_only_when_the_venue_setting_asks(
+    venue: tuple[Venue, str],
+    metrics: Metrics,
+    health: Health,
+    compression: str | None,
+    offered: bool,
+) -> None:
+    server, url = venue
+    rec = Recorder()
+    ws = {} if compression is None else {"compression": compression}
+    task = asyncio.create_task(_session(url, rec, metrics, health, **ws).run())
+    assert await rec.next() == ("open", None)
+    assert await rec.next() == ("frame", "hello")
+    extensions = server.headers[0].get("Sec-WebSocket-Extensions", "")
+    assert ("permessage-deflate" in extensions) is offered
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
