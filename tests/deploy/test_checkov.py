@@ -1,7 +1,8 @@
 """checkov's Kubernetes checks pass on the rendered chart, but for the exceptions its README names.
 
-checkov pins ``packaging<24``, which pytest cannot share, so it is found in
-its own environment (``CHECKOV``), next to this interpreter, or on PATH.
+checkov pins ``packaging<24``, which pytest cannot share, so it runs from its
+own environment: ``CHECKOV`` where set, else one built from
+``requirements/checkov.lock`` and cached like the SDK environments.
 """
 
 from __future__ import annotations
@@ -9,29 +10,28 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import helm_python
-import pytest
 
+from tests.conformance.sdk_venvs import ensure_locked
 from tests.deploy.artefacts import CHART
 from tests.deploy.rendered import NAMESPACE, RELEASE, VALUES_FILES, load_values
 
 DIGEST = "sha256:" + "ab" * 32
+LOCK = Path(__file__).resolve().parents[2] / "requirements" / "checkov.lock"
+RUN_CHECKOV = "import sys; from checkov.main import Checkov; sys.exit(Checkov().run())"
 EXCEPTION = re.compile(r"^\| (CKV_K8S_\d+) \|", re.MULTILINE)
 
 
-def _checkov() -> str:
-    found = os.environ.get("CHECKOV") or shutil.which(
-        "checkov", path=str(Path(sys.executable).parent)
-    )
-    found = found or shutil.which("checkov")
-    if found is None:
-        pytest.skip("checkov is not installed (its own venv: pip install checkov; CHECKOV=…)")
-    return found
+def _checkov() -> list[str]:
+    given = os.environ.get("CHECKOV")
+    if given:
+        return [given]
+    env = ensure_locked("checkov", LOCK)
+    # Run as a module: the cached environment was renamed into place, which breaks its scripts.
+    return [str(env.python), "-c", RUN_CHECKOV]
 
 
 def test_checkov_passes_on_every_rendered_values_file(
@@ -49,7 +49,7 @@ def test_checkov_passes_on_every_rendered_values_file(
         (tmp_path / f"{path.stem}.yaml").write_text(text, encoding="utf-8")
     result = subprocess.run(
         [
-            _checkov(),
+            *_checkov(),
             "--directory",
             str(tmp_path),
             "--framework",
