@@ -43,7 +43,8 @@ from connector.governance import catalog
 from connector.ops.health import Health
 from connector.ops.http_server import OpsServer
 from connector.ops.metrics import Metrics
-from connector.pipeline import Publisher, preset_dead_letters
+from connector.pipeline import DeadLetterLimiter, Publisher, preset_dead_letters
+from connector.secrets import resolve_kafka_security
 from connector.settings import ConfigError, Settings
 from connector.sources import book_checkpoints, tastytrade_account, tplus_market, tplus_oms
 from connector.sources.backoff import Backoff
@@ -84,6 +85,8 @@ class Connector:
         self._rng = rng if rng is not None else random.Random()
         self._clock_ns = clock_ns
         self._environ: Mapping[str, str] = {} if environ is None else environ
+        self._kafka_security: dict[str, str] = {}
+        """``kafka.security`` with its references read, at the start of run()."""
 
     async def run(
         self,
@@ -92,7 +95,13 @@ class Connector:
     ) -> int:
         """Run until ``stop`` is set; return the number of records left unflushed."""
         s = self.settings
-        ops = OpsServer(self.registry, self.health, s.metrics.host, s.metrics.port)
+        ops = OpsServer(
+            self.registry,
+            self.health,
+            s.metrics.host,
+            s.metrics.port,
+            refused=self.metrics.ops_connections_refused,
+        )
         try:
             port = await ops.start()
         except OSError as exc:
@@ -100,7 +109,12 @@ class Connector:
                 f"cannot serve metrics on {s.metrics.host}:{s.metrics.port} "
                 f"(metrics.port): {exc.strerror or exc}"
             ) from None
-        client = registry_client(s.schema_registry)
+        try:
+            client = registry_client(s.schema_registry, self._environ)
+            self._kafka_security = resolve_kafka_security(s.kafka.security, self._environ)
+        except ConfigError as exc:  # a secret file or variable that cannot be read
+            await ops.stop()
+            raise StartupError(str(exc)) from None
         try:
             topics = s.topics()
             self.health.set("schemas", False, "registering")
@@ -183,7 +197,7 @@ class Connector:
         admin = AdminClient(
             {
                 "bootstrap.servers": k.bootstrap_servers,
-                **{key: v.get_secret_value() for key, v in k.security.items()},
+                **self._kafka_security,
             }
         )
         futures = admin.create_topics(self.new_topics(names), request_timeout=15)
@@ -235,7 +249,10 @@ class Connector:
             delivery_timeout_ms=s.kafka.delivery_timeout_ms,
             queue_max_messages=s.kafka.queue_max_messages,
             queue_max_kbytes=s.kafka.queue_max_kbytes,
-            extra={k: v.get_secret_value() for k, v in s.kafka.security.items()},
+            extra={
+                "max.in.flight.requests.per.connection": str(s.kafka.max_in_flight),
+                **self._kafka_security,
+            },
         )
         return KafkaSink(
             producer_factory(conf),
@@ -247,6 +264,7 @@ class Connector:
                 congestion_watermark=s.kafka.congestion_watermark,
                 dlq_max_bytes=s.kafka.dlq_max_bytes,
                 spool_shed_watermark=s.spool.shed_watermark,
+                dlq_max_pending_bytes=s.kafka.dlq_max_pending_bytes,
             ),
             encoders,
             self.metrics,
@@ -265,7 +283,9 @@ class Connector:
         ]
 
     async def _run_sources(self, sink: KafkaSink, stop: asyncio.Event, restarted: bool) -> int:
-        publisher = Publisher(sink, self.metrics)
+        k = self.settings.kafka
+        limiter = DeadLetterLimiter(self.metrics, k.dlq_rate_per_s, k.dlq_burst)
+        publisher = Publisher(sink, self.metrics, limiter)
         async with httpx.AsyncClient(timeout=10.0) as http:
             ctx = SourceContext(
                 publisher,

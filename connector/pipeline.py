@@ -6,12 +6,18 @@ source does not re-implement the accounting.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from connector.ops.log_throttle import Throttle
 from connector.ops.metrics import LatencyTally, Metrics, preset
 from connector.records import DeadLetter, Record, Stage, members
 from connector.venues.errors import FrameError, Reason
+
+log = logging.getLogger(__name__)
 
 Waiting = Coroutine[Any, Any, None]
 """What a caller awaits when a record could not be handed over at once."""
@@ -46,6 +52,57 @@ class RecordSink(Protocol):
     def congested(self) -> bool: ...
 
 
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    at: float
+
+
+class DeadLetterLimiter:
+    """A token bucket per stream: at most ``burst`` dead letters at once, ``rate_per_s`` after.
+
+    A venue sending nothing but bad frames (a compressed flood above all: a
+    few KB on the wire inflate to MB-sized dead letters) would otherwise turn
+    its whole bandwidth into DLQ writes. Letters over the limit are counted
+    (``connector_dlq_suppressed``) and dropped, and logged every ten seconds at most.
+    """
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        rate_per_s: float = 10.0,
+        burst: int = 50,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._metrics = metrics
+        self._rate = rate_per_s
+        self._burst = float(burst)
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+        # One line per stream per ten seconds, carrying how many were dropped since.
+        self._log_throttle = Throttle(window_s=10.0, burst=1, clock=clock)
+
+    def allow(self, stream: str) -> bool:
+        """Whether one more dead letter of ``stream`` may be produced now."""
+        now = self._clock()
+        bucket = self._buckets.get(stream)
+        if bucket is None:
+            bucket = self._buckets[stream] = _Bucket(self._burst, now)
+        bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.at) * self._rate)
+        bucket.at = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return True
+        self._metrics.dlq_suppressed.labels(stream).inc()
+        before = self._log_throttle.admit(stream)
+        if before is not None:
+            log.warning(
+                "dead letters over the rate limit dropped",
+                extra={"stream": stream, "dropped": before + 1, "rate_per_s": self._rate},
+            )
+        return False
+
+
 class Publisher:
     """Publishes a source's records in order and dead-letters what it rejects.
 
@@ -54,9 +111,12 @@ class Publisher:
     it; the caller awaits it before publishing anything that must follow.
     """
 
-    def __init__(self, sink: RecordSink, metrics: Metrics) -> None:
+    def __init__(
+        self, sink: RecordSink, metrics: Metrics, limiter: DeadLetterLimiter | None = None
+    ) -> None:
         self._sink = sink
         self._metrics = metrics
+        self._limiter = limiter if limiter is not None else DeadLetterLimiter(metrics)
         self._lag: dict[str, LatencyTally] = {}
 
     def congested(self) -> bool:
@@ -108,6 +168,9 @@ class Publisher:
         key: str | None = None,
         extra_headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
+        """Dead-letter a frame the source rejected, unless its stream is over the rate limit."""
+        if not self._limiter.allow(stream):
+            return
         data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
         await self._sink.dead_letter(
             DeadLetter(

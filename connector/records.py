@@ -82,6 +82,8 @@ class OptionalHeader:
 
     SOURCE = "source"
     TRUNCATED_FROM_BYTES = "truncated_from_bytes"
+    REDACTED = "redacted"
+    """Keys whose credential-shaped values were replaced by ``[REDACTED]``, comma-separated."""
 
 
 class FrameSource:

@@ -31,6 +31,18 @@ def resolve_secret(ref: SecretRef, key: str, environ: Mapping[str, str]) -> Secr
     return SecretStr(value)
 
 
+def resolve_kafka_security(
+    security: Mapping[str, str | SecretRef], environ: Mapping[str, str]
+) -> dict[str, str]:
+    """``kafka.security`` as librdkafka properties, each reference read now."""
+    return {
+        key: value
+        if isinstance(value, str)
+        else resolve_secret(value, f"kafka.security.{key}", environ).get_secret_value()
+        for key, value in security.items()
+    }
+
+
 def secret_refs(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, SecretRef]]:
     """Every secret reference in use, with its configuration key; disabled sections skipped."""
     if getattr(model, "enabled", True) is False:
@@ -38,9 +50,13 @@ def secret_refs(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, Secre
     for name in type(model).model_fields:
         value = getattr(model, name)
         key = f"{prefix}{name}"
-        items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
-        for index, item in items:
-            where = key if index is None else f"{key}[{index}]"
+        if isinstance(value, list):
+            items = [(f"{key}[{index}]", item) for index, item in enumerate(value)]
+        elif isinstance(value, dict):  # kafka.security: text or references by property
+            items = [(f"{key}.{prop}", item) for prop, item in value.items()]
+        else:
+            items = [(key, value)]
+        for where, item in items:
             if isinstance(item, SecretRef):
                 yield where, item
             elif isinstance(item, BaseModel):

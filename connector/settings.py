@@ -17,10 +17,21 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from connector.security import transport as transport_policy
 
 ENV_PREFIX = "CONNECTOR__"
 
@@ -52,6 +63,26 @@ class SecretRef(_Model):
         return self
 
 
+def _reference_only(value: object) -> object:
+    if value is not None and not isinstance(value, dict | SecretRef):
+        raise ValueError("a secret is given as {file: …} or {env: …}, never inline")
+    return value
+
+
+SecretReference = Annotated[SecretRef, BeforeValidator(_reference_only)]
+"""A SecretRef whose inline form is refused with a message saying how to write it."""
+
+_INSECURE_TRANSPORT = "credentials over cleartext to a host other than loopback"
+
+
+def _allow_insecure(what: str) -> Any:
+    return Field(
+        False,
+        description=f"Permit {what} over cleartext (http://, ws://) to a host other than "
+        "loopback; only where the network itself is trusted.",
+    )
+
+
 class BackoffSettings(_Model):
     """Capped exponential backoff with full jitter between reconnect attempts."""
 
@@ -80,6 +111,18 @@ class WebSocketSettings(_Model):
         description="Larger frames go to the DLQ (up to 4x; beyond that the socket closes).",
     )
     open_timeout_s: float = Field(10.0, gt=0, description="Handshake timeout.")
+    compression: Literal["none", "deflate"] = Field(
+        "none",
+        description="permessage-deflate; off by default, as a few KB of deflated frame can "
+        "inflate to max_message_bytes x 4. Turn on only for a venue that needs it.",
+    )
+    max_queue: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Frames a socket buffers before it stops reading: memory per socket is at "
+        "most (max_queue + 1) x 4 x max_message_bytes (20 MiB by default).",
+    )
     backoff: BackoffSettings = BackoffSettings()
 
 
@@ -121,7 +164,12 @@ class TplusMarketDataSettings(_Model):
     max_buffered_diffs: int = Field(
         10_000, ge=1, description="Diffs held while a snapshot is fetched; overflow resyncs."
     )
-    snapshot_timeout_s: float = Field(10.0, gt=0, description="REST snapshot request timeout.")
+    snapshot_timeout_s: float = Field(
+        10.0, gt=0, description="Deadline of one REST snapshot request, connect to last byte."
+    )
+    snapshot_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Larger snapshot answers are refused unread."
+    )
     book_checkpoint_s: float = Field(
         10.0,
         ge=0,
@@ -193,7 +241,12 @@ class TplusOmsBaselineSettings(_Model):
     user_trades_path: str = Field(
         "/trades/user/{account}", description="ASSUMED path; {account} is the public key."
     )
-    timeout_s: float = Field(10.0, gt=0, description="Timeout of one baseline request.")
+    timeout_s: float = Field(
+        10.0, gt=0, description="Deadline of one baseline request, connect to last byte."
+    )
+    max_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Larger baseline answers are refused unread."
+    )
     attempts: int = Field(3, ge=1, le=10, description="Tries per (re)connect before giving up.")
 
     @model_validator(mode="after")
@@ -238,6 +291,7 @@ class TplusOmsSettings(_Model):
         60.0, ge=0, description="Sign in again this long before a token expires."
     )
     signin_timeout_s: float = Field(10.0, gt=0, description="Timeout of each sign-in request.")
+    allow_insecure_transport: bool = _allow_insecure("sign-in and bearer tokens")
     baseline: TplusOmsBaselineSettings = TplusOmsBaselineSettings()
     topics: TplusOmsTopics = TplusOmsTopics()
     websocket: TplusOmsWebSocketSettings = TplusOmsWebSocketSettings()
@@ -259,6 +313,14 @@ class TplusOmsSettings(_Model):
             raise ValueError("base_url must be an http:// or https:// URL")
         if self.enabled and not self.accounts:
             raise ValueError("an enabled OMS section needs at least one account")
+        if (
+            self.enabled
+            and not self.allow_insecure_transport
+            and transport_policy.remote_cleartext([self.base_url])
+        ):
+            raise ValueError(
+                f"base_url: {_INSECURE_TRANSPORT}; use https:// or set allow_insecure_transport"
+            )
         names = [a.name for a in self.accounts]
         if len(set(names)) != len(names):
             raise ValueError("account names must not repeat")
@@ -346,11 +408,17 @@ class TastytradeAccountStreamerSettings(_Model):
     baseline_currency: str = Field(
         "USD", pattern=r"^[A-Z]{3}$", description="Currency of the balances baseline."
     )
-    baseline_timeout_s: float = Field(10.0, gt=0, description="Timeout of one baseline request.")
+    baseline_timeout_s: float = Field(
+        10.0, gt=0, description="Deadline of one baseline request, connect to last byte."
+    )
+    baseline_max_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Larger baseline answers are refused unread."
+    )
     max_buffered: int = Field(
         10_000, ge=1, description="Notifications held back while a baseline is fetched."
     )
     source: str = Field("connector", min_length=1, description="Client id sent as source.")
+    allow_insecure_transport: bool = _allow_insecure("tokens")
     topics: TastytradeTopics = TastytradeTopics()
     websocket: WebSocketSettings = WebSocketSettings()
 
@@ -392,6 +460,13 @@ class TastytradeAccountStreamerSettings(_Model):
             raise ValueError(
                 "auth needs refresh_token and client_secret (oauth) or session_token (session)"
             )
+        if self.enabled and not self.allow_insecure_transport:
+            for url in transport_policy.remote_cleartext([self.api_url, self.streamer_url]):
+                key = "api_url" if url == self.api_url else "streamer_url"
+                raise ValueError(
+                    f"{key}: {_INSECURE_TRANSPORT}; use https:// and wss:// "
+                    "or set allow_insecure_transport"
+                )
         return self
 
 
@@ -439,26 +514,81 @@ class KafkaSettings(_Model):
         "sources are made to wait (bounds memory during an outage).",
     )
     queue_max_kbytes: int = Field(262_144, ge=64, description="The same bound in KiB.")
+    max_in_flight: int = Field(
+        5,
+        ge=1,
+        le=5,
+        description="Produce requests in flight per broker (at most 5 keeps the idempotent "
+        "producer's order); lower only trades throughput.",
+    )
     congestion_watermark: float = Field(
         0.9, gt=0, le=1, description="Queue fill at which sheddable streams start shedding."
+    )
+    dlq_rate_per_s: float = Field(
+        10.0, gt=0, description="Dead letters per second and stream; more are counted, dropped."
+    )
+    dlq_burst: int = Field(50, ge=1, description="Dead letters a stream may send at once.")
+    dlq_max_pending_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Dead-letter bytes awaiting acknowledgement; while over it, more are "
+        "dropped and counted (bounds memory when bad frames flood a slow cluster).",
     )
     dlq_max_bytes: int = Field(
         900_000, ge=1024, description="Dead letters larger than this keep only their head."
     )
-    security: dict[str, SecretStr] = Field(
+    security: dict[str, str | SecretRef] = Field(
         default_factory=dict,
-        description="Extra librdkafka properties (SASL, TLS); values are treated as secrets.",
+        description="librdkafka security properties: security.protocol, sasl.* and ssl.* only; "
+        "secret ones (passwords, secrets, ssl.key.pem) as {file: …} or {env: …}.",
     )
     startup_timeout_s: float = Field(
         60.0,
         gt=0,
         description="Give up start-up (exit 1) when no broker answered for this long.",
     )
+    allow_insecure_transport: bool = _allow_insecure("SASL credentials")
+
+    @field_validator("security", mode="before")
+    @classmethod
+    def _scalars_as_text(cls, value: Any) -> Any:
+        # librdkafka takes every property as text; YAML reads 60000 as a number.
+        if not isinstance(value, dict):
+            return value
+        return {
+            k: (str(v).lower() if isinstance(v, bool) else str(v))
+            if isinstance(v, int | float)
+            else v
+            for k, v in value.items()
+        }
+
+    @field_validator("security")
+    @classmethod
+    def _security_allowed(cls, value: dict[str, str | SecretRef]) -> dict[str, str | SecretRef]:
+        refused = transport_policy.refused_security_keys(value)
+        if refused:
+            raise ValueError("refused: " + "; ".join(refused))
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> KafkaSettings:
         if not _TOPIC_RE.match(self.dlq_topic):
             raise ValueError(f"dlq_topic {self.dlq_topic!r} is not a legal topic name")
+        if (
+            transport_policy.kafka_credentials(self.security)
+            and transport_policy.kafka_cleartext(self.security)
+            and not self.allow_insecure_transport
+            and not all(
+                map(
+                    transport_policy.is_loopback,
+                    transport_policy.bootstrap_hosts(self.bootstrap_servers),
+                )
+            )
+        ):
+            raise ValueError(
+                f"security.protocol: SASL {_INSECURE_TRANSPORT}; use SASL_SSL "
+                "or set allow_insecure_transport"
+            )
         return self
 
 
@@ -494,15 +624,57 @@ class SpoolSettings(_Model):
 class SchemaRegistrySettings(_Model):
     """The Confluent-compatible registry that holds the value schemas."""
 
-    url: str = Field("http://localhost:8081", description="Registry base URL.")
-    username: str | None = Field(None, description="Basic-auth user, if the registry needs one.")
-    password: SecretStr | None = Field(
-        None, description="Basic-auth password (prefer CONNECTOR__SCHEMA_REGISTRY__PASSWORD)."
+    url: str = Field(
+        "http://localhost:8081", description="Registry URL, without user:password@ in it."
     )
+    username: str | SecretRef | None = Field(
+        None, description="Basic-auth user (text, or a {file}/{env} reference); needs password."
+    )
+    password: SecretReference | None = Field(None, description="Basic-auth password.")
+    bearer_token: SecretReference | None = Field(
+        None, description="A static bearer token, instead of basic auth."
+    )
+    bearer_logical_cluster: str | None = Field(
+        None, description="Registry cluster id sent with the bearer token (target-sr-cluster)."
+    )
+    bearer_identity_pool: str | None = Field(
+        None, description="Identity pool id sent with the bearer token, where one is used."
+    )
+    ca_file: Path | None = Field(
+        None, description="CA bundle that verifies the registry (the venues' trust is unchanged)."
+    )
+    client_cert_file: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    client_key_file: Path | None = Field(None, description="Its private key (mutual TLS).")
+    allow_insecure_transport: bool = _allow_insecure("registry credentials")
     auto_register: bool = Field(
         True, description="Register schemas at start-up; false only looks them up and pins ids."
     )
     startup_timeout_s: float = Field(60.0, gt=0, description="Give up registering after this.")
+
+    @model_validator(mode="after")
+    def _check(self) -> SchemaRegistrySettings:
+        if not re.match(r"^https?://[^/]+", self.url):
+            raise ValueError("url must be an http:// or https:// URL")
+        if transport_policy.has_userinfo(self.url):
+            raise ValueError("url: no user:password@ in the URL; use username and password")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        if self.bearer_token is not None and self.username is not None:
+            raise ValueError("give basic auth (username, password) or bearer_token, not both")
+        if (self.bearer_token is None) != (self.bearer_logical_cluster is None):
+            raise ValueError("bearer_token and bearer_logical_cluster go together")
+        if self.client_key_file is not None and self.client_cert_file is None:
+            raise ValueError("client_key_file needs client_cert_file")
+        credentials = self.password is not None or self.bearer_token is not None
+        if (
+            credentials
+            and not self.allow_insecure_transport
+            and transport_policy.remote_cleartext([self.url])
+        ):
+            raise ValueError(
+                f"url: {_INSECURE_TRANSPORT}; use https:// or set allow_insecure_transport"
+            )
+        return self
 
 
 class MetricsSettings(_Model):
@@ -617,7 +789,10 @@ def _expects_text(model: type[BaseModel], path: list[str]) -> bool:
         options = [a for a in typing.get_args(annotation) if a is not type(None)]
     else:
         options = [annotation]
-    return all(a in (str, SecretStr) for a in options)
+    # A field that also takes a SecretRef mapping is text when given as one string.
+    return any(a in (str, SecretStr) for a in options) and all(
+        a in (str, SecretStr) or (isinstance(a, type) and issubclass(a, BaseModel)) for a in options
+    )
 
 
 def _blamed_variable(loc: tuple[str | int, ...], env: Mapping[tuple[str, ...], str]) -> str | None:
@@ -671,7 +846,10 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+            # Only where: the parser's message quotes the offending line, secret and all.
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(f"{path} is not valid YAML{where}") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

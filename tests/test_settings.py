@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.settings import ConfigError, load_settings, parse_settings
+from connector.settings import ConfigError, SecretRef, load_settings, parse_settings
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "connector.example.yaml"
 
@@ -85,15 +85,37 @@ def test_bad_values_are_named_without_echoing_them() -> None:
     assert "hunter2" not in message
 
 
-def test_secrets_never_appear_in_reprs() -> None:
+def test_inline_registry_and_kafka_secrets_are_refused_by_key_without_echoing_them() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_settings(
+            {
+                "schema_registry": {
+                    "url": "https://registry:8081",
+                    "username": "u",
+                    "password": "s3cret-pw",
+                },
+                "kafka": {"security": {"sasl.password": "kafka-s3cret"}},
+            }
+        )
+    message = str(info.value)
+    assert "schema_registry.password: Value error, a secret is given as {file" in message
+    assert "kafka.security: Value error, refused: sasl.password: a secret is given" in message
+    assert "s3cret-pw" not in message and "kafka-s3cret" not in message
+
+
+def test_registry_and_kafka_secrets_are_references() -> None:
     settings = parse_settings(
         {
-            "schema_registry": {"username": "u", "password": "s3cret-pw"},
-            "kafka": {"security": {"sasl.password": "kafka-s3cret"}},
+            "schema_registry": {
+                "url": "https://registry:8081",
+                "username": "u",
+                "password": {"file": "/run/secrets/registry"},
+            },
+            "kafka": {"security": {"sasl.password": {"env": "KAFKA_PASSWORD"}}},
         }
     )
-    for text in (repr(settings), str(settings), settings.model_dump_json()):
-        assert "s3cret-pw" not in text and "kafka-s3cret" not in text
+    assert settings.schema_registry.password == SecretRef(file=Path("/run/secrets/registry"))
+    assert settings.kafka.security["sasl.password"] == SecretRef(env="KAFKA_PASSWORD")
 
 
 @pytest.mark.parametrize(
@@ -129,14 +151,17 @@ def test_string_and_secret_overrides_are_taken_verbatim() -> None:
     settings = load_settings(
         EXAMPLE,
         {
+            "CONNECTOR__SCHEMA_REGISTRY__URL": "https://registry:8081",
+            "CONNECTOR__KAFKA__SECURITY__SECURITY.PROTOCOL": "SASL_SSL",
             "CONNECTOR__SCHEMA_REGISTRY__USERNAME": "007",
-            "CONNECTOR__SCHEMA_REGISTRY__PASSWORD": "0123 #not a comment",
-            "CONNECTOR__KAFKA__SECURITY__SASL.PASSWORD": "42",
+            "CONNECTOR__SCHEMA_REGISTRY__PASSWORD__ENV": "REGISTRY_PASSWORD",
+            "CONNECTOR__KAFKA__SECURITY__SASL.USERNAME": "0123 #not a comment",
+            "CONNECTOR__KAFKA__SECURITY__SASL.PASSWORD__FILE": "/run/secrets/kafka",
             "CONNECTOR__KAFKA__LINGER_MS": "7",
         },
     )
     assert settings.schema_registry.username == "007"
-    assert settings.schema_registry.password is not None
-    assert settings.schema_registry.password.get_secret_value() == "0123 #not a comment"
-    assert settings.kafka.security["sasl.password"].get_secret_value() == "42"
+    assert settings.schema_registry.password == SecretRef(env="REGISTRY_PASSWORD")
+    assert settings.kafka.security["sasl.username"] == "0123 #not a comment"
+    assert settings.kafka.security["sasl.password"] == SecretRef(file=Path("/run/secrets/kafka"))
     assert settings.kafka.linger_ms == 7

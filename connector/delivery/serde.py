@@ -23,7 +23,8 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from connector.delivery.avro_writer import Unsupported, Writer, compile_writer
-from connector.settings import SchemaRegistrySettings
+from connector.secrets import resolve_secret
+from connector.settings import ConfigError, SchemaRegistrySettings
 
 try:
     # The HTTP library confluent-kafka's registry client is built on: httpx2
@@ -66,11 +67,52 @@ class SchemaNotRegisteredYet(RegistryUnavailable):
     """
 
 
-def registry_client(settings: SchemaRegistrySettings) -> SchemaRegistryClient:
+def registry_config(
+    settings: SchemaRegistrySettings, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """confluent-kafka's registry client configuration, secrets resolved from their references.
+
+    The CA file, if any, replaces the default trust for the registry only;
+    raises ConfigError naming a secret that cannot be read.
+    """
+    env = environ or {}
+    key = "schema_registry"
     conf: dict[str, Any] = {"url": settings.url}
     if settings.username is not None and settings.password is not None:
-        conf["basic.auth.user.info"] = f"{settings.username}:{settings.password.get_secret_value()}"
-    return SchemaRegistryClient(conf)
+        user = settings.username
+        if not isinstance(user, str):
+            user = resolve_secret(user, f"{key}.username", env).get_secret_value()
+        password = resolve_secret(settings.password, f"{key}.password", env)
+        conf["basic.auth.user.info"] = f"{user}:{password.get_secret_value()}"
+    if settings.bearer_token is not None:
+        token = resolve_secret(settings.bearer_token, f"{key}.bearer_token", env)
+        conf["bearer.auth.credentials.source"] = "STATIC_TOKEN"
+        conf["bearer.auth.token"] = token.get_secret_value()
+        conf["bearer.auth.logical.cluster"] = settings.bearer_logical_cluster
+        if settings.bearer_identity_pool is not None:
+            conf["bearer.auth.identity.pool.id"] = settings.bearer_identity_pool
+    files = {
+        "ssl.ca.location": settings.ca_file,
+        "ssl.certificate.location": settings.client_cert_file,
+        "ssl.key.location": settings.client_key_file,
+    }
+    conf.update({name: str(path) for name, path in files.items() if path is not None})
+    return conf
+
+
+def registry_client(
+    settings: SchemaRegistrySettings, environ: Mapping[str, str] | None = None
+) -> SchemaRegistryClient:
+    """The registry client; ConfigError names a secret or TLS file that cannot be used."""
+    conf = registry_config(settings, environ)
+    try:
+        return SchemaRegistryClient(conf)
+    except OSError as exc:  # ssl.SSLError included: a missing or unusable PEM file
+        detail = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
+        raise ConfigError(
+            "schema_registry: ca_file, client_cert_file or client_key_file cannot be used "
+            f"({detail})"
+        ) from None
 
 
 def subject_for(topic: str) -> str:

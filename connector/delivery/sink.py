@@ -52,6 +52,7 @@ from connector.ops.log_throttle import RateLimitedLog, Throttle
 from connector.ops.metrics import Metrics, TopicInstruments, preset
 from connector.pipeline import LossListener, Waiting, settle
 from connector.records import AckHook, DeadLetter, DeadLetterHeader, OptionalHeader, Record, Stage
+from connector.security.redaction import redact
 from connector.venues.errors import Reason
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,13 @@ class SinkConfig:
     congestion_watermark: float = 0.9
     dlq_max_bytes: int = 900_000
     spool_shed_watermark: float = 0.9
+    dlq_max_pending_bytes: int = 16 * 1024 * 1024
+    """Dead-letter bytes waiting for acknowledgement; more are dropped and counted.
+
+    Without it a flood of large bad frames while the brokers are slow fills the
+    whole producer queue with dead letters (twice over: the ledger keeps each
+    value for retries), some 560 MiB at the default queue size.
+    """
 
 
 @dataclass(slots=True)
@@ -245,6 +253,8 @@ class KafkaSink:
         self._open.set()
         self._closing = False
         self._congested_at = int(config.queue_max_messages * config.congestion_watermark)
+        self._dlq_pending_bytes = 0
+        self._dlq_drop_throttle = Throttle(window_s=10.0, burst=1, clock=monotonic)
         self._ack_observer: AckObserver | None = None
         self._loss_listeners: dict[str, LossListener] = {}
         self._lane_hooks: dict[int, AckHook] = {}
@@ -456,7 +466,10 @@ class KafkaSink:
         return self._enqueue(entry)
 
     async def dead_letter(self, letter: DeadLetter) -> None:
-        """Send a frame that cannot be a record to the DLQ with headers saying why."""
+        """Send a frame that cannot be a record to the DLQ with headers saying why.
+
+        Credential-shaped values are redacted; a ``redacted`` header lists their keys.
+        """
         raw = letter.raw
         headers: Headers = [
             (DeadLetterHeader.CONNECTOR, self._config.connector_name.encode()),
@@ -467,10 +480,26 @@ class KafkaSink:
             (DeadLetterHeader.RECEIVED_NS, str(letter.received_ns).encode()),
             *((k, v.encode()) for k, v in letter.extra_headers),
         ]
-        if len(raw) > self._config.dlq_max_bytes:
+        limit = self._config.dlq_max_bytes
+        if len(raw) > limit:
             # Larger than the brokers accept: keep the head and say so.
             headers.append((OptionalHeader.TRUNCATED_FROM_BYTES, str(len(raw)).encode()))
-            raw = raw[: self._config.dlq_max_bytes]
+            raw = raw[:limit]
+        with self._ledger_lock:
+            room = self._dlq_pending_bytes + len(raw) <= self._config.dlq_max_pending_bytes
+            if room:
+                self._dlq_pending_bytes += len(raw)
+        if not room:
+            self._drop_dead_letter(letter.stream)
+            return
+        # After the cut, so only what is kept is scanned (a value cut short is still found).
+        kept, redacted = redact(raw)
+        if redacted:
+            headers.append((OptionalHeader.REDACTED, ",".join(redacted).encode()))
+            kept = kept[:limit]
+            with self._ledger_lock:
+                self._dlq_pending_bytes += len(kept) - len(raw)
+        raw = kept
         self._metrics.dlq_records.labels(letter.stream, letter.stage, letter.reason).inc()
         key = letter.key.encode() if letter.key is not None else letter.stream.encode()
         if self._spool is not None:
@@ -627,6 +656,20 @@ class KafkaSink:
         entry.on_ack = self._lane_hooks.pop(row.seq, None)
         await self._enqueue(entry)
 
+    def _drop_dead_letter(self, stream: str) -> None:
+        """A dead letter that found the DLQ's share of the producer queue full."""
+        self._metrics.dlq_suppressed.labels(stream).inc()
+        before = self._dlq_drop_throttle.admit(stream)
+        if before is not None:
+            log.warning(
+                "dead letters dropped: too many bytes of them await acknowledgement",
+                extra={
+                    "stream": stream,
+                    "dropped": before + 1,
+                    "limit_bytes": self._config.dlq_max_pending_bytes,
+                },
+            )
+
     async def _enqueue(self, entry: _Pending) -> None:
         if self._closing:
             raise SinkError("the sink is closed")
@@ -764,6 +807,8 @@ class KafkaSink:
                     self._spool.delete(entry.seq, entry.size)
                 instruments = entry.instruments
                 instruments.delivered.value += 1
+                if entry.topic == self._config.dlq_topic:
+                    self._dlq_pending_bytes -= len(entry.value)
                 instruments.latency.observe(max(0.0, (now_ns - entry.received_ns) / 1e9))
             if not self._kafka_ok:
                 self._kafka_health(True, "")

@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -354,6 +355,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         server = cast(_RegistryHTTPServer, self.server)
         store = server.store
+        if server.authorization is not None and self.headers.get("Authorization") != (
+            server.authorization
+        ):
+            self._read_body()
+            self._send(401, {"error_code": 40101, "message": "Unauthorized"})
+            return
         try:
             body = self._read_body()
             fault = server.faults.take(method)
@@ -407,12 +414,22 @@ class _RegistryHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True  # lets a restart rebind the port despite TIME_WAIT
 
-    def __init__(self, address: tuple[str, int], store: SchemaStore, faults: _Faults) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        store: SchemaStore,
+        faults: _Faults,
+        tls: ssl.SSLContext | None = None,
+        authorization: str | None = None,
+    ) -> None:
         self.store = store
         self.faults = faults
+        self.authorization = authorization
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _RequestHandler)
+        if tls is not None:
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if isinstance(request, socket.socket):
@@ -443,12 +460,23 @@ class RegistryServer:
     """A Schema Registry on ``host:port`` (port 0 picks a free one), state kept in memory.
 
     :meth:`start` after :meth:`stop` serves the same store on the same port, which is how
-    tests simulate a registry outage and recovery.
+    tests simulate a registry outage and recovery. With ``tls`` it serves HTTPS (and
+    verifies client certificates if the context asks for them); with ``authorization``
+    it answers 401 to a request whose Authorization header is not exactly that.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tls: ssl.SSLContext | None = None,
+        authorization: str | None = None,
+    ) -> None:
         self._host = host
         self._port = port
+        self._tls = tls
+        self._authorization = authorization
         self._store = SchemaStore()
         self._faults = _Faults()
         self._server: _RegistryHTTPServer | None = None
@@ -466,7 +494,8 @@ class RegistryServer:
         if self._port == 0:
             raise RuntimeError("RegistryServer has not been started yet")
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self._port}"
+        scheme = "http" if self._tls is None else "https"
+        return f"{scheme}://{host}:{self._port}"
 
     def fail_next(
         self, method: str, count: int, status: int, error_code: int, message: str = "injected"
@@ -486,7 +515,13 @@ class RegistryServer:
         """Listen and serve in a background thread; returns :attr:`url`. Idempotent."""
         with self._lifecycle:
             if self._server is None:
-                server = _RegistryHTTPServer((self._host, self._port), self._store, self._faults)
+                server = _RegistryHTTPServer(
+                    (self._host, self._port),
+                    self._store,
+                    self._faults,
+                    self._tls,
+                    self._authorization,
+                )
                 self._port = server.server_address[1]
                 thread = threading.Thread(
                     target=server.serve_forever,

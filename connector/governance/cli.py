@@ -47,7 +47,13 @@ from connector.governance.consumer_guide import CONSUMER_EXAMPLE, generate
 from connector.governance.history import GitError, GitHistory
 from connector.governance.inventory import SchemaFile, default_topics, inventory, missing_files
 from connector.governance.register import register_all
-from connector.settings import ConfigError, KafkaSettings, SchemaRegistrySettings, load_settings
+from connector.settings import (
+    ConfigError,
+    KafkaSettings,
+    SchemaRegistrySettings,
+    load_settings,
+    parse_settings,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -190,7 +196,11 @@ def _topics_and_registry(
 ) -> tuple[dict[str, str], SchemaRegistrySettings | None]:
     """Topics and registry settings from --config and --registry (registry None: not asked)."""
     if args.config is None:
-        registry = SchemaRegistrySettings(url=args.registry) if args.registry else None
+        registry = None
+        if args.registry:
+            # Validated like the file's key, so a bad URL is one line that does not echo it.
+            data = {"schema_registry": {"url": args.registry}}
+            registry = parse_settings(data, origin="--registry").schema_registry
         return default_topics(), registry
     settings = load_settings(args.config, os.environ)
     registry = settings.schema_registry
@@ -213,7 +223,7 @@ def _check(args: argparse.Namespace) -> int:
     if not args.no_git:
         history = GitHistory(root, args.against_git)
         checks.append(lambda schema, text: [git_verdict(history, schema, text, level)])
-    client = registry_client(registry) if registry is not None else None
+    client = registry_client(registry, os.environ) if registry is not None else None
     if client is not None:
         checks.append(functools.partial(_against_registry, client))
     try:
@@ -248,7 +258,7 @@ def _register(args: argparse.Namespace) -> int:
     if missing:
         raise _UsageError("missing schema files: " + ", ".join(missing))
     schemas = {topic: catalog.schema_text(stream, root) for stream, topic in topics.items()}
-    client = registry_client(registry)
+    client = registry_client(registry, os.environ)
     try:
         with _at(registry.url):
             refused = register_all(client, schemas, sys.stdout, sys.stderr)

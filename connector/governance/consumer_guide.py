@@ -609,7 +609,21 @@ _HEADER_MEANINGS = {
     + " or ".join(f"`{v}`" for v in members(FrameSource)),
     OptionalHeader.TRUNCATED_FROM_BYTES: "the frame's size when it was larger than "
     "`kafka.dlq_max_bytes`; the value is its head",
+    OptionalHeader.REDACTED: "the keys whose credential-shaped values were replaced by "
+    "`[REDACTED]` before the letter was produced",
 }
+
+_DLQ_ACCESS = [
+    "**Access.** The DLQ holds raw venue data: account frames verbatim, keyed by full",
+    "account numbers, order and position details included. Credential-shaped fields",
+    "(`auth-token`, `Authorization`, `token`, `password`, `secret`, `Bearer` values) are",
+    "replaced by `[REDACTED]` before a letter is produced, and the `redacted` header lists",
+    "their keys; nothing else is masked. Grant read access to it only under rules at least",
+    "as strict as those of the account topics: it is not a topic for every team to read.",
+    "Dead letters beyond a per-stream rate are counted (`connector_dlq_suppressed_total`),",
+    "not produced.",
+    "",
+]
 
 
 def _codes(closed_set: type) -> str:
@@ -636,7 +650,7 @@ def _dead_letter_section(dlq: str) -> list[str]:
         lines.append(f"| `{header}` | yes | {_HEADER_MEANINGS[header]} |")
     for header in members(OptionalHeader):
         lines.append(f"| `{header}` | no | {_HEADER_MEANINGS[header]} |")
-    return [*lines, ""]
+    return [*lines, "", *_DLQ_ACCESS]
 
 
 _EVOLUTION = [

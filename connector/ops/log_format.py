@@ -18,6 +18,12 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()
 }
 
 
+HTTP_LIBRARIES = ("httpcore", "httpcore2")
+"""Transport layers of the HTTP clients: connection events at DEBUG."""
+REQUEST_LOGGERS = ("httpx", "httpx2")
+"""The HTTP clients (venues' and the registry's): one INFO line per request, URL included."""
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
@@ -59,8 +65,9 @@ def configure(level: str, json_format: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # The libraries are chatty at DEBUG about every frame; keep them at INFO.
-    for name in ("websockets", "httpx", "httpcore", "httpx2"):
+    for name in ("websockets", *HTTP_LIBRARIES, *REQUEST_LOGGERS):
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
-    # httpx logs every request URL at INFO, and venue URLs carry account numbers.
-    for name in ("httpx", "httpx2"):
+    # httpx and httpx2 (the registry client's) log every request URL at INFO: venue URLs
+    # carry account numbers, and a registry URL could carry user:password.
+    for name in REQUEST_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -397,6 +397,24 @@ class Metrics:
             ["venue", "stream", "reason"],
             registry=registry,
         )
+        self.rest_answers_refused = Counter(
+            "connector_rest_answers_refused",
+            "Venue REST answers refused: larger than the cap, or not complete by the deadline.",
+            ["venue", "reason"],
+            registry=registry,
+        )
+        self.dlq_suppressed = Counter(
+            "connector_dlq_suppressed",
+            "Dead letters not produced because their stream passed its dead-letter rate limit.",
+            ["stream"],
+            registry=registry,
+        )
+        self.ops_connections_refused = Counter(
+            "connector_ops_connections_refused",
+            "Operations-port connections closed unserved: over the cap, too slow or too large.",
+            ["reason"],
+            registry=registry,
+        )
         self.oldest_undelivered = Gauge(
             "connector_oldest_undelivered_seconds",
             "Age of the oldest record handed to the producer and not yet acknowledged.",

@@ -108,7 +108,7 @@ class SourceContext:
     ) -> WebSocketSession:
         guarded = OversizeGuard(
             handler,
-            f"{endpoint.venue}.{endpoint.stream}",
+            endpoint.stream,  # the logical stream name, as every DLQ label and header
             settings.max_message_bytes,
             self.publisher,
             key=endpoint.subscription,

@@ -31,6 +31,7 @@ from connector.secrets import mask_account
 from connector.settings import TastytradeAccountStreamerSettings
 from connector.sources.backoff import Backoff
 from connector.sources.context import OversizeGuard, Service, SourceContext
+from connector.sources.http_client import DEFAULT_MAX_ANSWER_BYTES, bounded_request
 from connector.sources.tastytrade_auth import (
     VENUE,
     SigninReason,
@@ -113,9 +114,13 @@ class BaselineFetcher:
         *,
         currency: str = "USD",
         timeout_s: float = 10.0,
+        max_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        metrics: Metrics | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self._http = http
+        self._max_bytes = max_bytes
+        self._metrics = metrics
         self._api_url = api_url.rstrip("/")
         self._tokens = tokens
         self._requests = [r for a in accounts for r in baseline_requests(a, currency)]
@@ -174,10 +179,15 @@ class BaselineFetcher:
 
     async def _get(self, request: BaselineRequest, token: str) -> tuple[bytes, int]:
         try:
-            response = await self._http.get(
+            response = await bounded_request(
+                self._http,
+                "GET",
                 self._api_url + request.path,
+                deadline_s=self._timeout,
+                max_bytes=self._max_bytes,
+                metrics=self._metrics,
+                venue=VENUE,
                 headers={"Authorization": token, "Accept": "application/json"},
-                timeout=self._timeout,
             )
         except httpx.HTTPError as exc:
             raise BaselineError(
@@ -428,6 +438,8 @@ def build(section: TastytradeAccountStreamerSettings, ctx: SourceContext) -> lis
         section.accounts,
         currency=section.baseline_currency,
         timeout_s=section.baseline_timeout_s,
+        max_bytes=section.baseline_max_bytes,
+        metrics=ctx.metrics,
         clock_ns=ctx.clock_ns,
     )
     handler = AccountStreamHandler(

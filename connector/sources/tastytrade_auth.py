@@ -28,6 +28,7 @@ from connector.ops.metrics import Metrics
 from connector.secrets import resolve_secret
 from connector.settings import TastytradeAuthSettings
 from connector.sources.backoff import Backoff
+from connector.sources.http_client import SMALL_ANSWER_BYTES, bounded_request
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError
 from connector.venues.tastytrade.messages import auth_value
@@ -143,11 +144,17 @@ class OAuthTokenSource:
             "client_secret": self._client_secret.get_secret_value(),
         }
         try:
-            response = await self._http.post(
+            # One deadline for the whole exchange: callers wait on this lock.
+            response = await bounded_request(
+                self._http,
+                "POST",
                 self._url,
+                deadline_s=self._timeout,
+                max_bytes=SMALL_ANSWER_BYTES,
+                metrics=self._metrics,
+                venue=VENUE,
                 content=json.dumps(body),
                 headers={"Content-Type": "application/json", "Accept": "application/json"},
-                timeout=self._timeout,
             )
         except httpx.HTTPError as exc:
             self._fail(SigninReason.REFRESH_FAILED, f"request failed ({type(exc).__name__})")

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from connector.ops.metrics import Metrics
 from connector.secrets import mask_account
 from connector.sources.backoff import Backoff
+from connector.sources.http_client import SMALL_ANSWER_BYTES, Answer, bounded_request
 from connector.sources.ws_session import HeadersUnavailable
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError
@@ -104,15 +105,40 @@ class AccountAuth:
             self._changed.set()
             log.info("venue rejected the token; signing in again", extra={"account": self.masked})
 
-    async def get(self, url: str, timeout_s: float) -> httpx.Response:
-        """An authenticated GET; one re-sign-in and retry when it answers 401/403."""
+    async def get(self, url: str, timeout_s: float, max_bytes: int) -> Answer:
+        """An authenticated GET; one re-sign-in and retry when it answers 401/403.
+
+        Each GET must complete within ``timeout_s`` and ``max_bytes``.
+        """
         generation, headers = await self.headers()
-        response = await self._http.get(url, headers=headers, timeout=timeout_s)
+        response = await self._bounded("GET", url, timeout_s, max_bytes, headers=headers)
         if response.status_code not in REJECTED:
             return response
         self.invalidate(generation)
         _, headers = await self.headers()
-        return await self._http.get(url, headers=headers, timeout=timeout_s)
+        return await self._bounded("GET", url, timeout_s, max_bytes, headers=headers)
+
+    async def _bounded(
+        self,
+        method: str,
+        url: str,
+        timeout_s: float,
+        max_bytes: int,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: Mapping[str, object] | None = None,
+    ) -> Answer:
+        return await bounded_request(
+            self._http,
+            method,
+            url,
+            deadline_s=timeout_s,
+            max_bytes=max_bytes,
+            metrics=self._metrics,
+            venue=VENUE,
+            headers=headers,
+            json=body,
+        )
 
     def expiry_ns(self) -> int | None:
         return None if self._token is None else self._token.expiry_ns
@@ -187,7 +213,9 @@ class AccountAuth:
     ) -> object:
         url = urls.rest_url(self._base_url, path)
         try:
-            response = await self._http.request(method, url, json=body, timeout=self._timeout_s)
+            response = await self._bounded(
+                method, url, self._timeout_s, SMALL_ANSWER_BYTES, body=body
+            )
         except httpx.HTTPError as exc:
             raise SignInError(SigninReason.UNREACHABLE, type(exc).__name__) from None
         if response.status_code != 200:

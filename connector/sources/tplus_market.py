@@ -25,6 +25,7 @@ from connector.settings import ConfigError, TplusMarketDataSettings
 from connector.sources import book_checkpoints
 from connector.sources.backoff import Backoff
 from connector.sources.context import Service, SourceContext
+from connector.sources.http_client import DEFAULT_MAX_ANSWER_BYTES, bounded_request
 from connector.sources.step_gate import StepGate
 from connector.sources.ws_session import Endpoint
 from connector.venues import json_numbers
@@ -60,14 +61,27 @@ class SnapshotError(Exception):
 
 
 def http_snapshot_fetcher(
-    client: httpx.AsyncClient, base_url: str, timeout_s: float
+    client: httpx.AsyncClient,
+    base_url: str,
+    timeout_s: float,
+    max_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+    metrics: Metrics | None = None,
 ) -> SnapshotFetcher:
-    """GET ``/marketdepth/{asset}`` and return the raw body (parsed by the handler)."""
+    """GET ``/marketdepth/{asset}`` and return the raw body (parsed by the handler).
+
+    ``timeout_s`` bounds the whole request and ``max_bytes`` the body.
+    """
 
     async def fetch(asset: str) -> bytes:
         try:
-            response = await client.get(
-                urls.rest_url(base_url, urls.snapshot_path(asset)), timeout=timeout_s
+            response = await bounded_request(
+                client,
+                "GET",
+                urls.rest_url(base_url, urls.snapshot_path(asset)),
+                deadline_s=timeout_s,
+                max_bytes=max_bytes,
+                metrics=metrics,
+                venue=VENUE,
             )
         except httpx.HTTPError as exc:
             raise SnapshotError(f"snapshot request failed ({type(exc).__name__})") from None
@@ -318,7 +332,9 @@ def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
     def endpoint(stream: str, subscription: str, path: str) -> Endpoint:
         return Endpoint(VENUE, stream, subscription, urls.ws_url(md.base_url, path), origin)
 
-    fetch = http_snapshot_fetcher(ctx.http, md.base_url, md.snapshot_timeout_s)
+    fetch = http_snapshot_fetcher(
+        ctx.http, md.base_url, md.snapshot_timeout_s, md.snapshot_max_bytes, ctx.metrics
+    )
     services: list[Service] = []
     books: dict[str, DepthHandler] = {}
     for index, configured in enumerate(md.assets):

@@ -32,6 +32,7 @@ from connector.secrets import mask_account, resolve_secret
 from connector.settings import ConfigError, TplusOmsBaselineSettings, TplusOmsSettings
 from connector.sources.backoff import Backoff
 from connector.sources.context import Service, SourceContext
+from connector.sources.http_client import SMALL_ANSWER_BYTES
 from connector.sources.tplus_auth import (
     VENUE,
     AccountAuth,
@@ -136,7 +137,9 @@ class BaselineFetcher:
 
     async def _try(self) -> tuple[Any, bytes, int] | str:
         try:
-            response = await self._auth.get(self._url, self._settings.timeout_s)
+            response = await self._auth.get(
+                self._url, self._settings.timeout_s, self._settings.max_bytes
+            )
         except SignInError:
             return BaselineFailure.AUTH
         except httpx.HTTPError:
@@ -180,7 +183,7 @@ class MarketDecimals:
     async def _learn_one(self, asset: str, decimals: od.OrderDecimals) -> str | None:
         url = urls.rest_url(self._base_url, urls.market_path(asset))
         try:
-            response = await self._auth.get(url, self._timeout_s)
+            response = await self._auth.get(url, self._timeout_s, SMALL_ANSWER_BYTES)
         except SignInError:
             return BaselineFailure.AUTH
         except httpx.HTTPError:

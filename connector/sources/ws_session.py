@@ -282,6 +282,10 @@ class WebSocketSession:
                 # Frames between the limit and 4x are dead-lettered by the source;
                 # beyond that the socket closes (1009) to bound memory.
                 max_size=s.max_message_bytes * 4,
+                # Frames read ahead of the handler: with max_size, this bounds a socket's
+                # memory to (max_queue + 1) frames of at most max_size bytes.
+                max_queue=s.max_queue,
+                compression=None if s.compression == "none" else s.compression,
                 close_timeout=2,
             ) as ws:
                 self._ws = ws

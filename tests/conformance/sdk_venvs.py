@@ -57,7 +57,20 @@ def _folder(name: str, requirements: tuple[str, ...]) -> Path:
 
 def ensure(name: str, timeout_s: float = 600) -> SdkEnv:
     """The environment ``name`` of ``sdks.txt``, built now unless cached."""
-    requirements = pins()[name]
+    return ensure_requirements(name, pins()[name], timeout_s)
+
+
+def ensure_locked(name: str, lock: Path, timeout_s: float = 600) -> SdkEnv:
+    """An environment of exactly a hashed lock file's pins, cached by the lock's content."""
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()[:16]
+    return ensure_requirements(
+        name, ("--require-hashes", "-r", str(lock), f"# {digest}"), timeout_s
+    )
+
+
+def ensure_requirements(name: str, requirements: tuple[str, ...], timeout_s: float = 600) -> SdkEnv:
+    """An environment of ``requirements`` (pip arguments; ``# …`` words only key the cache),
+    built now unless cached."""
     folder = _folder(name, requirements)
     if not (folder / _READY).exists():
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -81,8 +94,9 @@ def _build(folder: Path, requirements: tuple[str, ...], timeout_s: float) -> Non
     the environment is renamed afterwards, which breaks its scripts but not its interpreter)."""
     subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, timeout=timeout_s)
     install = [str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    arguments = [word for word in requirements if not word.startswith("#")]
     subprocess.run(
-        [*install, "--disable-pip-version-check", *requirements], check=True, timeout=timeout_s
+        [*install, "--disable-pip-version-check", *arguments], check=True, timeout=timeout_s
     )
     (folder / _READY).write_text("\n".join(requirements) + "\n", encoding="utf-8")
 

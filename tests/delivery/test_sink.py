@@ -343,3 +343,49 @@ async def test_oversized_dead_letters_keep_their_head_and_say_so(rig: Rig) -> No
     (dead,) = got[DLQ]
     assert dead.value == raw[:2048]
     assert dead.headers["truncated_from_bytes"] == b"5000"
+
+
+async def test_credentials_are_redacted_from_dead_letters_before_they_are_produced(
+    rig: Rig,
+) -> None:
+    raw = b'{"action":"heartbeat","auth-token":"Bearer tt-access-1","value":[1,}'
+    await rig.sink.dead_letter(
+        DeadLetter("tastytrade.account", "decode", "invalid_json", "bad", raw, 1)
+    )
+    got = await asyncio.to_thread(_read, rig, [DLQ], {DLQ: 1}, False)
+    (dead,) = got[DLQ]
+    assert dead.value == b'{"action":"heartbeat","auth-token":"[REDACTED]","value":[1,}'
+    assert dead.headers["redacted"] == b"auth-token"
+
+
+async def test_dead_letters_past_their_byte_budget_are_dropped_and_counted(
+    metrics: Metrics, health: Health
+) -> None:
+    with MockCluster(brokers=1) as cluster:
+        cluster.create_topic(DLQ, partitions=1)
+        conf = producer_config(
+            cluster.bootstrap_servers,
+            client_id="t",
+            compression="none",
+            linger_ms=0,
+            delivery_timeout_ms=0,
+        )
+        config = SinkConfig("unit", {}, DLQ, dlq_max_bytes=2048, dlq_max_pending_bytes=4096)
+        sink = KafkaSink(producer_factory(conf), config, {}, metrics, health)
+        await sink.start()
+        cluster.set_broker_down(-1)  # nothing is acknowledged: the budget fills
+        for n in range(4):
+            raw = bytes([65 + n]) * 2048
+            await sink.dead_letter(DeadLetter("tplus.trades", "decode", "too_large", "", raw, n))
+        assert sample(metrics, "connector_dlq_suppressed_total", stream="tplus.trades") == 2
+        cluster.set_broker_up(-1)
+        async with asyncio.timeout(30):
+            while True:  # acknowledgements arrive on librdkafka's thread
+                if sample(metrics, "connector_records_delivered_total", topic=DLQ) == 2:
+                    break
+                await asyncio.sleep(0.05)
+        # Acknowledged letters free their share: the next one is produced.
+        await sink.dead_letter(DeadLetter("tplus.trades", "decode", "too_large", "", b"E", 5))
+        assert await sink.close(10) == 0
+    assert sample(metrics, "connector_records_delivered_total", topic=DLQ) == 3
+    assert sample(metrics, "connector_dlq_suppressed_total", stream="tplus.trades") == 2

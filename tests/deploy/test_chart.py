@@ -31,12 +31,15 @@ BUILT_IN_API_VERSIONS = {
     "ServiceAccount": "v1",
     "StatefulSet": "apps/v1",
     "PodDisruptionBudget": "policy/v1",
+    "NetworkPolicy": "networking.k8s.io/v1",
 }
 OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
 # Keys whose value is a secret when it is a plain string rather than a SecretRef mapping.
 SECRET_WORDS = ("password", "secret", "token", "private_key", "credential")
 
 VALUES_IDS = [p.name for p in VALUES_FILES]
+SASL = Path("/etc/connector/kafka-sasl")
+REGISTRY_AUTH = Path("/etc/connector/registry-auth")
 
 
 def _values(name: str) -> dict[str, Any]:
@@ -85,6 +88,12 @@ def test_chart_lints_clean(path: Path | None) -> None:
         ({"kafka": {"sasl": {"enabled": True}}}, "existingSecret"),
         ({"kafka": {"tls": {"enabled": True, "existingSecret": "ca", "certKey": "c"}}}, "keyKey"),
         ({"securityContext": {"allowPrivilegeEscalation": True}}, "allowPrivilegeEscalation"),
+        ({"config": {"schema_registry": {"url": "https://u:pw@registry"}}}, "url"),
+        (
+            {"connectors": {"a": {"env": [{"name": "REGISTRY_PASSWORD", "value": "hunter2"}]}}},
+            "env",
+        ),
+        ({"networkPolicy": {"ingressFrom": [{}]}}, "ingressFrom"),
     ],
     ids=[
         "inline-registry-password",
@@ -95,6 +104,9 @@ def test_chart_lints_clean(path: Path | None) -> None:
         "sasl-without-secret",
         "client-cert-without-key",
         "privilege-escalation",
+        "userinfo-in-registry-url",
+        "plain-env-password",
+        "empty-network-peer",
     ],
 )
 def test_values_schema_rejects(values: dict[str, Any], complaint: str) -> None:
@@ -189,22 +201,19 @@ def test_secrets_reach_the_process_through_mounts_and_secret_refs(
     seen_security: set[str] = set()
     for name, deployment in rendered.deployments().items():
         box = container(deployment)
-        environ: dict[str, str] = {}
-        for entry in box.get("env", []):
-            ref = entry.get("valueFrom", {}).get("secretKeyRef")
-            environ[entry["name"]] = f"from-{ref['name']}-{ref['key']}" if ref else entry["value"]
+        # No credential travels as an environment variable, plain or from a Secret.
+        assert box.get("env", []) == []
         path = tmp_path / f"{name}.yaml"
         path.write_text(rendered.config_text(deployment), encoding="utf-8")
-        settings = load_settings(path, environ)
+        settings = load_settings(path, {})
 
-        security = {k: v.get_secret_value() for k, v in settings.kafka.security.items()}
-        assert security["sasl.username"] == "from-connector-kafka-user-username"
-        assert security["sasl.password"] == "from-connector-kafka-user-password"
+        security = settings.kafka.security
+        assert security["sasl.username"] == SecretRef(file=SASL / "username")
+        assert security["sasl.password"] == SecretRef(file=SASL / "password")
         assert security["security.protocol"] == "SASL_SSL"
         registry = settings.schema_registry
-        assert registry.username == "from-connector-registry-user"
-        assert registry.password is not None
-        assert registry.password.get_secret_value() == "from-connector-registry-pass"
+        assert registry.username == SecretRef(file=REGISTRY_AUTH / "user")
+        assert registry.password == SecretRef(file=REGISTRY_AUTH / "pass")
         seen_security |= set(security)
 
         # Every file the configuration names is on a read-only mount of an existing Secret.
@@ -218,13 +227,18 @@ def test_secrets_reach_the_process_through_mounts_and_secret_refs(
         for vname, volume in volumes.items():
             if "secret" in volume:
                 assert mounts[vname]["readOnly"] is True
-        files = [Path(v) for k, v in security.items() if k.endswith(".location")]
+        assert secret_dirs[str(SASL)] == "connector-kafka-user"
+        assert secret_dirs[str(REGISTRY_AUTH)] == "connector-registry"
+        files = [
+            Path(v) for k, v in security.items() if k.endswith(".location") and isinstance(v, str)
+        ]
         files += _secret_ref_files(yaml.safe_load(rendered.config_text(deployment)))
         for file in files:
             assert str(file.parent) in secret_dirs, f"{file} is on no mounted Secret"
     assert {"ssl.ca.location", "ssl.certificate.location", "ssl.key.location"} <= seen_security
     oms = rendered.deployments()["tplus-oms"]
-    assert len(_secret_ref_files(yaml.safe_load(rendered.config_text(oms)))) == 2
+    # Two account keys, the SASL user and password, the registry user and password.
+    assert len(_secret_ref_files(yaml.safe_load(rendered.config_text(oms)))) == 6
 
 
 def test_probes_security_context_and_writable_tmp(case: tuple[dict[str, Any], Rendered]) -> None:
@@ -429,3 +443,47 @@ def test_packaged_chart_carries_the_linked_files(tmp_path: Path) -> None:
     [rule] = rendered.kind("PrometheusRule")
     assert_carries_the_deploy_alerts(rule)
     assert len(rendered.deployments()) == 2
+
+
+def test_a_network_policy_admits_only_the_configured_peers_to_the_metrics_port(
+    chart: helm_python.Chart,
+) -> None:
+    values = _values("minimal-values.yaml")
+    (policy,) = render(chart, values).kind("NetworkPolicy")
+    spec = policy["spec"]
+    assert spec["policyTypes"] == ["Ingress"]
+    assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "md"
+    (rule,) = spec["ingress"]
+    assert rule["ports"] == [{"port": 9108, "protocol": "TCP"}]
+    assert rule["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        }
+    ]
+    closed = render(chart, {**values, "networkPolicy": {"enabled": True, "ingressFrom": []}})
+    assert closed.kind("NetworkPolicy")[0]["spec"]["ingress"] == []
+    assert (
+        render(chart, {**values, "networkPolicy": {"enabled": False}}).kind("NetworkPolicy") == []
+    )
+
+
+def test_registry_tls_files_come_from_a_mounted_secret(chart: helm_python.Chart) -> None:
+    values = copy.deepcopy(_values("minimal-values.yaml"))
+    values["schemaRegistry"] = {
+        "tls": {
+            "enabled": True,
+            "existingSecret": "registry-ca",
+            "caKey": "ca.crt",
+            "certKey": "tls.crt",
+            "keyKey": "tls.key",
+        }
+    }
+    rendered = render(chart, values)
+    for deployment in rendered.deployments().values():
+        registry = _settings(rendered, deployment).schema_registry
+        assert registry.ca_file == Path("/etc/connector/registry-tls/ca.crt")
+        assert registry.client_cert_file == Path("/etc/connector/registry-tls/tls.crt")
+        assert registry.client_key_file == Path("/etc/connector/registry-tls/tls.key")
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["registry-tls"]["secret"]["secretName"] == "registry-ca"

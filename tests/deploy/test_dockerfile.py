@@ -65,7 +65,8 @@ def test_hadolint_finds_nothing(hadolint: str) -> None:
 def test_multi_stage_on_a_slim_python_and_only_the_virtualenv_copied() -> None:
     build, runtime = _stages()
     for stage in (build, runtime):
-        assert re.fullmatch(r"python:3\.11-slim(-\w+)?", stage.base), stage.base
+        # By digest: the tag only says which image the digest was read from.
+        assert re.fullmatch(r"python:3\.11-slim(-\w+)?@sha256:[0-9a-f]{64}", stage.base), stage.base
     assert runtime.all("COPY") == [f"--from={build.name} /opt/connector /opt/connector"]
     assert all("pip" not in run for run in runtime.all("RUN"))
     assert not any(kw == "ADD" for stage in (build, runtime) for kw, _ in stage.instructions)
@@ -140,3 +141,16 @@ def test_the_spool_is_a_volume_at_its_default_path_owned_by_the_runtime_user() -
     assert [json.loads(v) for v in runtime.all("VOLUME")] == [[path]]
     [user] = runtime.all("USER")
     assert any(f"chown {user} {path}" in run for run in runtime.all("RUN"))
+
+
+def test_dependencies_come_from_the_hashed_lock_and_the_package_alone_after() -> None:
+    build = _stages()[0]
+    installs = [run for run in build.all("RUN") if "pip install" in run]
+    assert "--require-hashes -r requirements/runtime.lock" in installs[0]
+    assert all("--no-deps" in run for run in installs[1:]), installs
+    lock = (DOCKERFILE.parents[1] / "requirements" / "runtime.lock").read_text(encoding="utf-8")
+    pins = re.findall(r"^([a-z0-9._-]+)==\S+ \\$", lock, re.MULTILINE)
+    assert {"confluent-kafka", "websockets", "pydantic", "hatchling"} <= set(pins)
+    assert all(
+        "--hash=sha256:" in block for block in re.split(r"\n(?=[a-z0-9])", lock) if "==" in block
+    )

@@ -15,7 +15,6 @@ the abrupt-close scenario covers that path.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from tests.faults.harness import (
     DLQ,
@@ -27,16 +26,10 @@ from tests.faults.harness import (
     wait_for_trades,
 )
 from tests.kafka_reader import TopicReader
+from tests.process_usage import rss_mib
 
 OUTAGE_S = 60
 QUEUE = 3000
-
-
-def _rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS in /proc/self/status")
 
 
 async def test_sixty_seconds_without_brokers(fault_report: list[Row]) -> None:
@@ -51,13 +44,13 @@ async def test_sixty_seconds_without_brokers(fault_report: list[Row]) -> None:
         dlq_reader = TopicReader(stack.cluster.bootstrap_servers, None, [DLQ])
         try:
             await wait_for_trades(reader, 50)
-            before = _rss_mib()
+            before = rss_mib()
             sent_before = len(stack.sim.emitted.trades)
             stack.cluster.set_broker_down(-1)
             samples: list[float] = []
             for _ in range(OUTAGE_S):
                 await asyncio.sleep(1)  # one memory sample per second of outage
-                samples.append(_rss_mib())
+                samples.append(rss_mib())
             pending = stack.connector_pending()
             shed = stack.metric(
                 "connector_events_discarded_total",

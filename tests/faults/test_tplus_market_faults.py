@@ -131,9 +131,7 @@ MOCK_MAY_DUPLICATE = {"kafka: retriable produce errors", "kafka: fatal producer 
 # OUT_OF_ORDER_SEQUENCE_NUMBER and keeps both). One request in flight keeps
 # the scenario about the connector's handling of retriable errors.
 MOCK_STACK_OVERRIDES: dict[str, dict[str, Any]] = {
-    "kafka: retriable produce errors": {
-        "kafka": {"security": {"max.in.flight.requests.per.connection": "1"}}
-    },
+    "kafka: retriable produce errors": {"kafka": {"max_in_flight": 1}},
 }
 
 

@@ -372,3 +372,13 @@ def test_docs_without_the_examples_folder_is_a_usage_error(
     args = ["schemas", "docs", "--output", str(tmp_path / "g.md"), "--examples", str(tmp_path)]
     assert main(args) == EXIT_USAGE
     assert "depth_consumer.py not found" in capsys.readouterr().err
+
+
+def test_a_registry_url_with_credentials_is_refused_without_echoing_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = "https://svc:hunter2-pw@127.0.0.1:1"
+    assert main(["schemas", "check", "--no-git", "--registry", url]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "--registry" in err and "no user:password@ in the URL" in err
+    assert "hunter2" not in err and "Traceback" not in err

@@ -204,9 +204,9 @@ async def test_an_authenticated_get_signs_in_again_once_on_401(
     venue, http = venue_http
     auth = _auth(http, metrics)
     venue.get_statuses = [401]
-    response = await auth.get(f"{BASE}/orders/user/{ACCOUNT}", 5.0)
+    response = await auth.get(f"{BASE}/orders/user/{ACCOUNT}", 5.0, 1 << 20)
     assert response.status_code == 200
     assert venue.seen_tokens == ["t0", "t1"]
     venue.get_statuses = [403, 403]
-    assert (await auth.get(f"{BASE}/x", 5.0)).status_code == 403
+    assert (await auth.get(f"{BASE}/x", 5.0, 1 << 20)).status_code == 403
     assert venue.seen_tokens[-2:] == ["t1", "t2"]

@@ -282,7 +282,7 @@ def test_keys_load_from_files_and_env_and_mismatches_are_refused(tmp_path: Path)
     key_file = tmp_path / "a.key"
     key_file.write_text(_seed_hex(KEYS[0]))
     env = {"DESK_B_KEY": _seed_hex(KEYS[1])}
-    settings = _settings("http://oms.test", key_file)
+    settings = _settings("https://oms.test", key_file)
     loaded = tplus_oms.load_accounts(settings, env)
     assert [(k.name, k.account) for k in loaded] == [("desk-a", A), ("desk-b", B)]
 
@@ -303,7 +303,7 @@ def test_keys_load_from_files_and_env_and_mismatches_are_refused(tmp_path: Path)
 
     key_file.write_text(_seed_hex(KEYS[1]))
     with pytest.raises(ConfigError) as err:
-        tplus_oms.load_accounts(_settings("http://oms.test", key_file), env)
+        tplus_oms.load_accounts(_settings("https://oms.test", key_file), env)
     assert "twice" in str(err.value)
 
 

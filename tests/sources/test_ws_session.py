@@ -7,6 +7,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from websockets.asyncio.server import ServerConnection, broadcast, serve
@@ -544,3 +545,24 @@ async def _until(condition: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("condition not met in 10 s")
+
+
+@pytest.mark.parametrize(("compression", "offered"), [(None, False), ("deflate", True)])
+async def test_permessage_deflate_is_offered_only_when_the_venue_setting_asks(
+    venue: tuple[Venue, str],
+    metrics: Metrics,
+    health: Health,
+    compression: str | None,
+    offered: bool,
+) -> None:
+    server, url = venue
+    rec = Recorder()
+    ws: dict[str, Any] = {} if compression is None else {"compression": compression}
+    task = asyncio.create_task(_session(url, rec, metrics, health, **ws).run())
+    assert await rec.next() == ("open", None)
+    assert await rec.next() == ("frame", "hello")
+    extensions = server.headers[0].get("Sec-WebSocket-Extensions", "")
+    assert ("permessage-deflate" in extensions) is offered
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

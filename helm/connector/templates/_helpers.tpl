@@ -85,14 +85,17 @@ Mutates dst.
 config: /etc/connector/config
 secrets: /etc/connector/secrets
 kafkaTls: /etc/connector/kafka-tls
+kafkaSasl: /etc/connector/kafka-sasl
+registryAuth: /etc/connector/registry-auth
+registryTls: /etc/connector/registry-tls
 spool: /var/lib/connector/spool
 {{- end }}
 
 {{/*
 One connector's configuration as a map, rendered to YAML: what the chart derives from
-kafka.tls/kafka.sasl, then the shared config, then the connector's own, then the keys the chart
-owns (name, metrics). Secret values are never part of it: they reach the process through
-mounted files and secretKeyRef environment variables. Argument: dict root, name, connector.
+kafka.tls/kafka.sasl and schemaRegistry, then the shared config, then the connector's own, then
+the keys the chart owns (name, metrics). Secret values are never part of it: they reach the
+process as mounted files, named by {file: …} references. Argument: dict root, name, connector.
 */}}
 {{- define "connector.configYaml" -}}
 {{- $root := .root }}
@@ -101,6 +104,9 @@ mounted files and secretKeyRef environment variables. Argument: dict root, name,
 {{- if $root.Values.kafka.sasl.enabled }}
 {{- $_ := set $security "security.protocol" $root.Values.kafka.sasl.securityProtocol }}
 {{- $_ := set $security "sasl.mechanism" $root.Values.kafka.sasl.mechanism }}
+{{- $sasl := $root.Values.kafka.sasl }}
+{{- $_ := set $security "sasl.username" (dict "file" (printf "%s/%s" $paths.kafkaSasl $sasl.usernameKey)) }}
+{{- $_ := set $security "sasl.password" (dict "file" (printf "%s/%s" $paths.kafkaSasl $sasl.passwordKey)) }}
 {{- else if $root.Values.kafka.tls.enabled }}
 {{- $_ := set $security "security.protocol" "SSL" }}
 {{- end }}
@@ -115,6 +121,25 @@ mounted files and secretKeyRef environment variables. Argument: dict root, name,
 {{- $config := dict }}
 {{- if $security }}
 {{- $_ := set $config "kafka" (dict "security" $security) }}
+{{- end }}
+{{- $registry := dict }}
+{{- with $root.Values.schemaRegistry.auth }}
+{{- if .enabled }}
+{{- $_ := set $registry "username" (dict "file" (printf "%s/%s" $paths.registryAuth .usernameKey)) }}
+{{- $_ := set $registry "password" (dict "file" (printf "%s/%s" $paths.registryAuth .passwordKey)) }}
+{{- end }}
+{{- end }}
+{{- with $root.Values.schemaRegistry.tls }}
+{{- if .enabled }}
+{{- $_ := set $registry "ca_file" (printf "%s/%s" $paths.registryTls .caKey) }}
+{{- if .certKey }}
+{{- $_ := set $registry "client_cert_file" (printf "%s/%s" $paths.registryTls .certKey) }}
+{{- $_ := set $registry "client_key_file" (printf "%s/%s" $paths.registryTls .keyKey) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if $registry }}
+{{- $_ := set $config "schema_registry" $registry }}
 {{- end }}
 {{- include "connector.deepMerge" (list $config ($root.Values.config | default dict)) }}
 {{- include "connector.deepMerge" (list $config (.connector.config | default dict)) }}
