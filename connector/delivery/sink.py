@@ -808,7 +808,8 @@ class KafkaSink:
                 instruments = entry.instruments
                 instruments.delivered.value += 1
                 if entry.topic == self._config.dlq_topic:
-                    self._dlq_pending_bytes -= len(entry.value)
+                    # At 0 at least: a letter a previous process spooled was never counted.
+                    self._dlq_pending_bytes = max(0, self._dlq_pending_bytes - len(entry.value))
                 instruments.latency.observe(max(0.0, (now_ns - entry.received_ns) / 1e9))
             if not self._kafka_ok:
                 self._kafka_health(True, "")
