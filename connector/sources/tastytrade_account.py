@@ -41,8 +41,8 @@ from connector.sources.tastytrade_auth import (
 from connector.sources.ws_session import CloseReason, Endpoint, WebSocketSession
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError, Reason
+from connector.venues.json_numbers import json_text
 from connector.venues.tastytrade import notifications
-from connector.venues.tastytrade.fields import json_text
 from connector.venues.tastytrade.rest import BaselineRequest, baseline_items, baseline_requests
 from connector.venues.tastytrade.streamer import (
     AccountStreamer,
@@ -325,7 +325,7 @@ class AccountStreamHandler:
                 extra={
                     "venue": VENUE,
                     "action": reply.action,
-                    "message": self._scrub(reply.message),
+                    "venue_message": self._scrub(reply.message),
                 },
             )
         if step.published_early:

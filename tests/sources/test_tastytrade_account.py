@@ -406,3 +406,51 @@ async def test_events_held_for_a_baseline_are_published_when_the_socket_or_servi
             await handler.on_close("closed_error")
         await handler.close()
         assert [(r.value["id"], r.value["origin"]) for r in sink.records] == [(7, "STREAM")]
+
+
+class _Link:
+    """The session side of the handler, for a handler fed frames directly."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.replaced: list[str] = []
+
+    async def send(self, text: str) -> bool:
+        self.sent.append(text)
+        return True
+
+    def replace(self, reason: str) -> None:
+        self.replaced.append(reason)
+
+    def mark_healthy(self) -> None:
+        return None
+
+
+async def test_a_refused_subscription_is_logged_with_the_venue_message_and_the_socket_stays(
+    http: httpx.AsyncClient, metrics: Metrics, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = Sink()
+    tokens = OAuthTokenSource(
+        http, "http://127.0.0.1:9", SecretStr("r"), SecretStr("c"), metrics, rng=random.Random(1)
+    )
+    handler = AccountStreamHandler(
+        AccountStreamer(StreamerConfig(ACCOUNTS, quote_alerts=True)),
+        tokens,
+        BaselineFetcher(http, "http://127.0.0.1:9", tokens, ACCOUNTS),
+        Publisher(sink, metrics),
+        metrics,
+        retry=Backoff(0.05, 0.2, 2.0, random.Random(4)),
+    )
+    link = _Link()
+    handler.attach(link)
+    refusal = {
+        "status": "error",
+        "action": "quote-alerts-subscribe",
+        "message": "quote alerts are not enabled for 5WT00001",
+    }
+    with caplog.at_level(logging.WARNING, logger="connector.sources.tastytrade_account"):
+        await handler.on_frame(json.dumps(refusal), 1)
+    (line,) = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert vars(line)["venue_message"] == "quote alerts are not enabled for …0001"
+    assert "5WT00001" not in _rendered(line)
+    assert link.replaced == [] and sink.dead == []

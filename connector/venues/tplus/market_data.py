@@ -13,6 +13,7 @@ Example frames::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ CONTROL_TYPES = frozenset({"subscriptions", "ping", "pong"})
 TRADE_STATUSES = frozenset({"Pending", "Confirmed", "Rollbacked"})
 
 Level = tuple[str, str]
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
 @dataclass(slots=True)
@@ -168,8 +170,9 @@ def canonical_asset(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return str(value)
     text = string(value, "asset_id").strip()
-    if text.isdigit():
-        return str(int(text))
+    if _ASCII_DIGITS.fullmatch(text):
+        # Not str.isdigit(): that accepts "²" and other digits int() refuses.
+        return text.lstrip("0") or "0"
     if "@" in text:
         address, _, chain = text.lower().partition("@")
         address = address.removeprefix("0x")

@@ -142,3 +142,28 @@ def test_a_bare_kline_object_is_rejected() -> None:
 )
 def test_canonical_asset(raw: object, expected: str) -> None:
     assert md.canonical_asset(raw) == expected
+
+
+@pytest.mark.parametrize("asset", ["²", "1²", "\u00b9", "\u0661\u0662"])
+def test_an_asset_id_of_non_ascii_digits_is_a_bad_field_not_a_crash(asset: str) -> None:
+    # str.isdigit() accepts all of these and int() refuses the first three; the canonical
+    # form of an index is ASCII digits only, so the last is refused too.
+    with pytest.raises(FrameError) as caught:
+        md.canonical_asset(asset)
+    assert caught.value.reason == Reason.BAD_FIELD
+    trade = {
+        "asset_id": asset,
+        "trade_id": 1,
+        "price": "1",
+        "quantity": "1",
+        "timestamp_ns": 1,
+        "buyer_is_maker": True,
+    }
+    with pytest.raises(FrameError):
+        md.parse_trade(trade, NOW)
+
+
+def test_an_index_asset_id_keeps_its_canonical_digits() -> None:
+    assert md.canonical_asset(" 0042 ") == "42"
+    assert md.canonical_asset("000") == "0"
+    assert md.canonical_asset("9" * 5000) == "9" * 5000  # longer than int() converts
