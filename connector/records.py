@@ -56,3 +56,7 @@ class Stage:
     VALIDATE = "validate"
     ENCODE = "encode"
     ROUTE = "route"
+    PARSE = "parse"
+    """Venue code failed unexpectedly while reading a frame (reason ``internal_error``)."""
+    MAP = "map"
+    """The driver failed unexpectedly while applying what venue code made of a frame."""

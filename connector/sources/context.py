@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
 import httpx
@@ -19,6 +20,13 @@ from connector.ops.metrics import Metrics
 from connector.pipeline import Publisher
 from connector.records import Stage
 from connector.settings import WebSocketSettings
+from connector.sources.containment import (
+    DEAD_LETTERED,
+    Containment,
+    Destination,
+    FrameBoundary,
+    LossHandler,
+)
 from connector.sources.ws_session import (
     Endpoint,
     FrameHandler,
@@ -44,13 +52,20 @@ class OversizeGuard:
     """
 
     def __init__(
-        self, inner: FrameHandler, stream: str, limit: int, publisher: Publisher, key: str
+        self,
+        inner: FrameHandler,
+        stream: str,
+        limit: int,
+        publisher: Publisher,
+        key: str,
+        on_lost: LossHandler | None = None,
     ) -> None:
         self._inner = inner
         self._stream = stream
         self._limit = limit
         self._publisher = publisher
         self._key = key
+        self._on_lost = on_lost
 
     async def on_open(self) -> None:
         await self._inner.on_open()
@@ -66,6 +81,8 @@ class OversizeGuard:
         error = FrameError(
             Reason.TOO_LARGE, f"frame of {size} bytes exceeds {self._limit}", Stage.DECODE
         )
+        if self._on_lost is not None:
+            self._on_lost(self._key, DEAD_LETTERED)
         return self._publisher.reject(self._stream, error, data, received_ns, key=self._key)
 
     async def on_close(self, reason: str) -> None:
@@ -95,6 +112,45 @@ class SourceContext:
         """An independent generator, so jitter differs between connections."""
         return random.Random(self.rng.random())
 
+    @cached_property
+    def _containments(self) -> dict[tuple[str, str, str], Containment]:
+        return {}
+
+    def containment(self, venue: str, stream: str, subscription: str) -> Containment:
+        """The one Containment of a stream (shared by its frames and its REST answers)."""
+        labels = (venue, stream, subscription)
+        found = self._containments.get(labels)
+        if found is None:
+            found = self._containments[labels] = Containment(*labels, self.metrics)
+        return found
+
+    def boundary(
+        self,
+        endpoint: Endpoint,
+        handler: FrameHandler,
+        settings: WebSocketSettings,
+        *,
+        dlq_stream: str | None = None,
+        on_lost: LossHandler | None = None,
+    ) -> FrameBoundary:
+        """``handler`` behind the size limit and the containment boundary, as sessions run it."""
+        stream = dlq_stream or f"{endpoint.venue}.{endpoint.stream}"
+        guarded = OversizeGuard(
+            handler,
+            stream,
+            settings.max_message_bytes,
+            self.publisher,
+            key=endpoint.subscription,
+            on_lost=on_lost,
+        )
+        return FrameBoundary(
+            guarded,
+            self.containment(endpoint.venue, endpoint.stream, endpoint.subscription),
+            self.publisher,
+            Destination(stream, endpoint.subscription),
+            on_lost=on_lost,
+        )
+
     def session(
         self,
         endpoint: Endpoint,
@@ -102,17 +158,12 @@ class SourceContext:
         settings: WebSocketSettings,
         headers: HeaderFactory | None = None,
         on_rejected: RejectionHandler | None = None,
+        on_lost: LossHandler | None = None,
     ) -> WebSocketSession:
-        guarded = OversizeGuard(
-            handler,
-            f"{endpoint.venue}.{endpoint.stream}",
-            settings.max_message_bytes,
-            self.publisher,
-            key=endpoint.subscription,
-        )
+        boundary = self.boundary(endpoint, handler, settings, on_lost=on_lost)
         return WebSocketSession(
             endpoint,
-            guarded,
+            boundary,
             settings,
             self.metrics,
             self.health,
@@ -120,4 +171,5 @@ class SourceContext:
             headers=headers,
             clock_ns=self.clock_ns,
             on_rejected=on_rejected,
+            on_frame_rejected=boundary.on_frame_rejected,
         )

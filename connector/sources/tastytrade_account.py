@@ -20,7 +20,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import httpx
 
@@ -30,7 +30,8 @@ from connector.records import Record
 from connector.secrets import mask_account
 from connector.settings import TastytradeAccountStreamerSettings
 from connector.sources.backoff import Backoff
-from connector.sources.context import OversizeGuard, Service, SourceContext
+from connector.sources.containment import Containment
+from connector.sources.context import Service, SourceContext
 from connector.sources.tastytrade_auth import (
     VENUE,
     SigninReason,
@@ -53,6 +54,9 @@ from connector.venues.tastytrade.streamer import (
 )
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 STREAM = "account"
 SUBSCRIPTION = "streamer"
@@ -112,7 +116,9 @@ class BaselineFetcher:
         currency: str = "USD",
         timeout_s: float = 10.0,
         clock_ns: Callable[[], int] = time.time_ns,
+        containment: Containment | None = None,
     ) -> None:
+        self._contain = containment
         self._http = http
         self._api_url = api_url.rstrip("/")
         self._tokens = tokens
@@ -139,7 +145,7 @@ class BaselineFetcher:
         for request, (body, received_ns) in zip(self._requests, answers, strict=True):
             stream = request.type.stream
             try:
-                items = baseline_items(request, json_numbers.loads(body))
+                items = self._call(_items, request, body)
             except FrameError as exc:
                 rejected.append(Rejected(stream, exc, body, received_ns, request.account, headers))
                 continue
@@ -149,14 +155,7 @@ class BaselineFetcher:
                         raise FrameError(
                             Reason.WRONG_SHAPE, "a baseline item must be a JSON object"
                         )
-                    records.append(
-                        notifications.record(
-                            request.type,
-                            item,
-                            origin=notifications.Origin.BASELINE,
-                            received_ns=received_ns,
-                        )
-                    )
+                    records.append(self._call(_baseline_record, request, item, received_ns))
                 except FrameError as exc:
                     rejected.append(
                         Rejected(
@@ -169,6 +168,12 @@ class BaselineFetcher:
                         )
                     )
         return records, rejected
+
+    def _call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Venue code on an answer, behind the stream's containment when it has one."""
+        if self._contain is None:
+            return fn(*args, **kwargs)
+        return self._contain.call(fn, *args, **kwargs)
 
     async def _get(self, request: BaselineRequest, token: str) -> tuple[bytes, int]:
         try:
@@ -196,6 +201,16 @@ class BaselineFetcher:
                 f"baseline request answered HTTP {status}", request.type.stream, reason
             )
         return response.content, self._clock_ns()
+
+
+def _items(request: BaselineRequest, body: bytes) -> list[Any]:
+    return baseline_items(request, json_numbers.loads(body))
+
+
+def _baseline_record(request: BaselineRequest, item: dict[str, Any], received_ns: int) -> Record:
+    return notifications.record(
+        request.type, item, origin=notifications.Origin.BASELINE, received_ns=received_ns
+    )
 
 
 class AccountStreamHandler:
@@ -434,6 +449,7 @@ def build(section: TastytradeAccountStreamerSettings, ctx: SourceContext) -> lis
         currency=section.baseline_currency,
         timeout_s=section.baseline_timeout_s,
         clock_ns=ctx.clock_ns,
+        containment=ctx.containment(VENUE, STREAM, SUBSCRIPTION),
     )
     handler = AccountStreamHandler(
         AccountStreamer(streamer_config(section)),
@@ -445,21 +461,18 @@ def build(section: TastytradeAccountStreamerSettings, ctx: SourceContext) -> lis
     )
     # Built here rather than by ctx.session: the first frame may be a refused
     # connect, so only the handler can tell when the connection is healthy.
+    endpoint = Endpoint(VENUE, STREAM, SUBSCRIPTION, section.streamer_url)
+    boundary = ctx.boundary(endpoint, handler, section.websocket, dlq_stream=notifications.STREAMER)
     session = WebSocketSession(
-        Endpoint(VENUE, STREAM, SUBSCRIPTION, section.streamer_url),
-        OversizeGuard(
-            handler,
-            notifications.STREAMER,
-            section.websocket.max_message_bytes,
-            ctx.publisher,
-            key=SUBSCRIPTION,
-        ),
+        endpoint,
+        boundary,
         section.websocket,
         ctx.metrics,
         ctx.health,
         rng=ctx.child_rng(),
         clock_ns=ctx.clock_ns,
         healthy_after_first_frame=False,
+        on_frame_rejected=boundary.on_frame_rejected,
     )
     handler.attach(session)
     return [session]

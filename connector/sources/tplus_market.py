@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ from connector.pipeline import Publisher, settle
 from connector.records import Record
 from connector.settings import TplusMarketDataSettings
 from connector.sources.backoff import Backoff
+from connector.sources.containment import Containment
 from connector.sources.context import Service, SourceContext
 from connector.sources.step_gate import StepGate
 from connector.sources.ws_session import Endpoint
@@ -30,7 +31,7 @@ from connector.venues import json_numbers
 from connector.venues.errors import FrameError
 from connector.venues.tplus import market_data as md
 from connector.venues.tplus import urls
-from connector.venues.tplus.book_sync import BookSync, SyncOutput
+from connector.venues.tplus.book_sync import BookSync, GapReason, SyncOutput
 from connector.venues.tplus.market_data import BookLevels
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,13 @@ class DepthHandler:
         retry: Backoff,
         shed: bool = True,
         clock_ns: Callable[[], int] = time.time_ns,
+        containment: Containment | None = None,
     ) -> None:
         self._asset = asset
+        self._containment = (
+            containment if containment is not None else Containment(VENUE, "depth", asset, metrics)
+        )
+        self._loss_tasks: set[asyncio.Task[None]] = set()
         self._shed = shed
         self._sync = sync
         self._publisher = publisher
@@ -111,6 +117,8 @@ class DepthHandler:
                 return None
             diff = md.parse_book_levels(message)
         except FrameError as exc:
+            # Told before the dead letter is awaited: the GAP precedes any later diff.
+            self.diff_lost(self._asset, GapReason.DEAD_LETTERED)
             return self._publisher.reject(md.DEPTH_STREAM, exc, data, received_ns, key=self._asset)
         if self._gate.shut:
             return self._step_later(diff, received_ns)
@@ -130,8 +138,39 @@ class DepthHandler:
         await self._gate.wait_open()
         await settle(self._step(diff, received_ns))
 
+    def diff_lost(self, asset: str, reason: str) -> None:
+        """A diff of this book will never reach the topic: publish a GAP and resync.
+
+        ``reason`` becomes the GAP's ``gap_reason`` (``dead_lettered`` for a
+        diff sent to the DLQ: refused by its parser, by the containment
+        boundary or, permanently, by the brokers). Called from the frame path
+        (before the next frame is read) or from outside it (a delivery
+        report); when a step is still waiting for the sink, the GAP follows
+        that step's records. Only a live book announces a loss: while a
+        snapshot is awaited, the sequence check finds it.
+        """
+        if asset != self._asset:
+            raise ValueError("diff_lost() names another book than this handler's")
+        if self._gate.shut:
+            self._spawn_loss(self._lose_later(reason))
+            return
+        waiting = self._emit(self._sync.on_lost(self._clock_ns(), reason))
+        if waiting is not None:
+            self._spawn_loss(settle(waiting))
+
+    async def _lose_later(self, reason: str) -> None:
+        await self._gate.wait_open()
+        await settle(self._emit(self._sync.on_lost(self._clock_ns(), reason)))
+
+    def _spawn_loss(self, step: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(step, name=f"depth-loss-{self._asset}")
+        self._loss_tasks.add(task)
+        task.add_done_callback(self._loss_tasks.discard)
+
     async def close(self) -> None:
         self._cancel_snapshot()
+        for task in list(self._loss_tasks):
+            task.cancel()
 
     def _cancel_snapshot(self) -> None:
         if self._snapshot_task is not None and not self._snapshot_task.done():
@@ -179,7 +218,7 @@ class DepthHandler:
                 )
                 continue
             try:
-                snapshot = md.parse_book_levels(json_numbers.loads(body), snapshot=True)
+                snapshot = self._containment.call(_parse_snapshot, body)
             except FrameError as exc:
                 # Kept in the DLQ like any bad frame; the book waits for a good snapshot.
                 self._metrics.snapshot_failures.labels(VENUE, self._asset).inc()
@@ -199,6 +238,10 @@ class DepthHandler:
             if out.request_snapshot is None:
                 self._retry.reset()
                 return
+
+
+def _parse_snapshot(body: bytes) -> BookLevels:
+    return md.parse_book_levels(json_numbers.loads(body), snapshot=True)
 
 
 class _StatelessHandler:
@@ -282,9 +325,15 @@ def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
                 retry=new_retry(ctx.child_rng()),
                 shed=md.depth_overflow == "shed",
                 clock_ns=ctx.clock_ns,
+                containment=ctx.containment(VENUE, "depth", asset),
             )
             services.append(
-                ctx.session(endpoint("depth", asset, urls.depth_path(asset)), handler, md.websocket)
+                ctx.session(
+                    endpoint("depth", asset, urls.depth_path(asset)),
+                    handler,
+                    md.websocket,
+                    on_lost=handler.diff_lost,
+                )
             )
         if md.klines:
             services.append(

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    PayloadTooBig,
+    ProtocolError,
+)
 
 from connector.ops.health import Health
 from connector.ops.metrics import Metrics
@@ -56,6 +62,38 @@ This is where a source re-authenticates after a 401/403: the retry calls
 the header factory again. A retry that is rejected too falls back to the
 usual backoff.
 """
+
+
+@dataclass(frozen=True, slots=True)
+class FrameRejection:
+    """A frame the WebSocket layer refused and closed the socket over; never its content."""
+
+    code: int
+    """The close code the connector sent: 1009 too big, 1007 invalid UTF-8, 1002 protocol error."""
+    cause: str
+    """``too_big``, ``not_utf8`` or ``protocol_error``."""
+    size: int | None = None
+    """The frame's size in bytes, where the layer knew it."""
+    limit: int | None = None
+    """The size limit it exceeded (``max_size``)."""
+
+
+RejectionReporter = Callable[[FrameRejection, int], Awaitable[None]]
+"""Told of a refused frame and when it was refused (epoch ns), before ``on_close``."""
+
+
+def frame_rejection(exc: ConnectionClosed) -> FrameRejection | None:
+    """What the layer refused, when a close was caused by a frame rather than by the peer."""
+    cause = exc.__cause__
+    code = exc.sent.code if exc.sent is not None else 0
+    if isinstance(cause, PayloadTooBig):
+        size = cause.size if cause.size is None else cause.size + (cause.current_size or 0)
+        return FrameRejection(code, "too_big", size, cause.max_size)
+    if isinstance(cause, UnicodeDecodeError):
+        return FrameRejection(code, "not_utf8", len(cause.object))
+    if isinstance(cause, ProtocolError):
+        return FrameRejection(code, "protocol_error")
+    return None
 
 
 class HeadersUnavailable(Exception):
@@ -105,8 +143,11 @@ class WebSocketSession:
         clock_ns: Callable[[], int] = time.time_ns,
         on_rejected: RejectionHandler | None = None,
         healthy_after_first_frame: bool = True,
+        on_frame_rejected: RejectionReporter | None = None,
     ) -> None:
         self._endpoint = endpoint
+        self._on_frame_rejected = on_frame_rejected
+        self._rejection: FrameRejection | None = None
         self._reset_on_first_frame = healthy_after_first_frame
         self._ws: ClientConnection | None = None
         self._replace_reason: str | None = None
@@ -197,6 +238,9 @@ class WebSocketSession:
             self._ws = None
             self._up.set(0)
             self._health.set(self._health_name, False, reason)
+            rejection, self._rejection = self._rejection, None
+            if rejection is not None and self._on_frame_rejected is not None:
+                await self._on_frame_rejected(rejection, self._clock_ns())
             await self._handler.on_close(reason)
             self._metrics.reconnects.labels(ep.venue, ep.stream, ep.subscription, reason).inc()
             if (
@@ -317,6 +361,19 @@ class WebSocketSession:
                         self._watchdog.cancel()
                         self._watchdog = None
         except ConnectionClosed as exc:
+            self._rejection = frame_rejection(exc)
+            if self._rejection is not None:
+                log.warning(
+                    "the WebSocket layer refused a venue frame; reconnecting",
+                    extra={
+                        "venue": ep.venue,
+                        "stream": ep.stream,
+                        "subscription": ep.subscription,
+                        "cause": self._rejection.cause,
+                        "close_code": self._rejection.code,
+                        "frame_bytes": self._rejection.size,
+                    },
+                )
             if self._replace_reason is not None:
                 return self._replaced()
             if self._silent:

@@ -33,3 +33,7 @@ class Reason:
     TOO_LARGE = "too_large"
     ENCODE_FAILED = "encode_failed"
     BAD_KEY = "bad_key"
+    INTERNAL_ERROR = "internal_error"
+    """A bug, not a bad frame: code raised something other than a FrameError."""
+    FRAME_REJECTED = "frame_rejected"
+    """The WebSocket layer refused a frame (too big, not UTF-8, a protocol error)."""

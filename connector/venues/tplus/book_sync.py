@@ -35,6 +35,8 @@ class GapReason:
     SEQUENCE_GAP = "sequence_gap"
     DISCONNECTED = "disconnected"
     BACKPRESSURE = "backpressure"
+    DEAD_LETTERED = "dead_lettered"
+    """A diff (or a frame that may have been one) went to the DLQ instead of the topic."""
 
 
 class ResyncReason:
@@ -120,6 +122,31 @@ class BookSync:
             )
         self.state = SyncState.SHEDDING
         self._buffer.clear()
+        return out
+
+    def on_lost(self, received_ns: int, reason: str) -> SyncOutput:
+        """A diff will never reach the topic (dead-lettered): announce it and resync.
+
+        Only a live book has something to lose. While a snapshot is awaited
+        the buffered diffs are checked against it by sequence number, which
+        finds a missing one; a shedding book has announced its gap already.
+        """
+        out = SyncOutput()
+        if self.state is not SyncState.LIVE:
+            return out
+        assert self.last_sequence is not None
+        out.records.append(
+            depth_record(
+                "GAP",
+                self.asset,
+                received_ns,
+                gap_expected=self.last_sequence + self.step,
+                gap_reason=reason,
+            )
+        )
+        self.state = SyncState.AWAITING_SNAPSHOT
+        self._buffer.clear()
+        out.request_snapshot = ResyncReason.GAP
         return out
 
     def step_live(self, diff: BookLevels, received_ns: int) -> Record | None:
