@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from prometheus_client import CollectorRegistry
 
-from connector.app import Connector, RuntimeInfo, StartupError
+from connector.app import Connector, RuntimeInfo, StartupError, StoppedError
 from connector.delivery.serde import SchemaSetupError
 from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
@@ -216,4 +216,7 @@ def run_dev(options: DevOptions) -> int:
         return asyncio.run(main())
     except (StartupError, SchemaSetupError) as exc:
         print(f"connector dev: start-up failed: {exc}", file=sys.stderr)
+        return 1
+    except StoppedError as exc:
+        print(f"connector dev: stopped: {exc}", file=sys.stderr)
         return 1

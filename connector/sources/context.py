@@ -40,6 +40,11 @@ from connector.venues.errors import FrameError, Reason
 class Service(Protocol):
     """A long-running part of a source; returns only by raising or being cancelled."""
 
+    @property
+    def labels(self) -> tuple[str, str, str]:
+        """``(venue, stream, subscription)``: how its metrics and restarts are labelled."""
+        ...
+
     async def run(self) -> None: ...
 
 

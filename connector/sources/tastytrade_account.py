@@ -30,7 +30,7 @@ from connector.records import Record
 from connector.secrets import mask_account
 from connector.settings import TastytradeAccountStreamerSettings
 from connector.sources.backoff import Backoff
-from connector.sources.containment import Containment
+from connector.sources.containment import Containment, where
 from connector.sources.context import Service, SourceContext
 from connector.sources.tastytrade_auth import (
     VENUE,
@@ -294,9 +294,20 @@ class AccountStreamHandler:
         task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
+        """A heartbeat or baseline task that died: counted; the socket is replaced to restart it."""
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s stopped", task.get_name(), exc_info=task.exception())
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        assert exc is not None
+        name = task.get_name().removeprefix("tastytrade-")
+        self._metrics.task_restarts.labels(VENUE, name, type(exc).__name__).inc()
+        log.error(
+            "tastytrade %s task ended; replacing the socket to restart it",
+            name,
+            extra={"venue": VENUE, "error": type(exc).__name__, "where": where(exc)},
+        )
+        self.link.replace(CloseReason.TASK_FAILED)
 
     def _cancel_tasks(self) -> list[asyncio.Task[None]]:
         tasks = list(self._tasks)

@@ -119,6 +119,10 @@ class AccountAuth:
 
     # -- the renewal loop ------------------------------------------------------------------
 
+    @property
+    def labels(self) -> tuple[str, str, str]:
+        return VENUE, "auth", self.name
+
     async def run(self) -> None:
         """Keep a valid token, renewing it before expiry; runs until cancelled."""
         while True:

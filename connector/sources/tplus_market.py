@@ -23,7 +23,7 @@ from connector.pipeline import Publisher, settle
 from connector.records import Record
 from connector.settings import TplusMarketDataSettings
 from connector.sources.backoff import Backoff
-from connector.sources.containment import Containment
+from connector.sources.containment import Containment, where
 from connector.sources.context import Service, SourceContext
 from connector.sources.step_gate import StepGate
 from connector.sources.ws_session import Endpoint
@@ -196,14 +196,29 @@ class DepthHandler:
         if out.request_snapshot is not None:
             self._metrics.resyncs.labels(VENUE, self._asset, out.request_snapshot).inc()
             if not in_snapshot_loop and (self._snapshot_task is None or self._snapshot_task.done()):
-                self._snapshot_task = asyncio.create_task(
-                    self._snapshot_loop(), name=f"snapshot-{self._asset}"
-                )
+                self._start_snapshots(first=True)
         return None if waiting is None else self._gate.hold(waiting)
 
-    async def _snapshot_loop(self) -> None:
+    def _start_snapshots(self, *, first: bool) -> None:
+        task = asyncio.create_task(self._snapshot_loop(first), name=f"snapshot-{self._asset}")
+        task.add_done_callback(self._snapshots_ended)
+        self._snapshot_task = task
+
+    def _snapshots_ended(self, task: asyncio.Task[None]) -> None:
+        """The snapshot loop's own supervisor: a loop that died is counted and started again."""
+        if task.cancelled() or task.exception() is None or task is not self._snapshot_task:
+            return
+        exc = task.exception()
+        assert exc is not None
+        self._metrics.task_restarts.labels(VENUE, "depth_snapshot", type(exc).__name__).inc()
+        log.error(
+            "depth snapshot loop ended; restarting it",
+            extra={"subscription": self._asset, "error": type(exc).__name__, "where": where(exc)},
+        )
+        self._start_snapshots(first=False)
+
+    async def _snapshot_loop(self, first: bool = True) -> None:
         """Fetch snapshots until the book is live; cancelled when the socket goes away."""
-        first = True
         while True:
             if not first:
                 await asyncio.sleep(self._retry.next_delay())

@@ -114,6 +114,8 @@ class CloseReason:
     HANDSHAKE_REJECTED = "handshake_rejected"
     MESSAGE_TOO_BIG = "message_too_big"
     AUTH_FAILED = "auth_failed"
+    TASK_FAILED = "task_failed"
+    """A task serving the connection died; replacing the socket restarts it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,12 +179,19 @@ class WebSocketSession:
         self._health_name = f"{endpoint.venue}.{endpoint.stream}.{endpoint.subscription}"
         self._health.set(self._health_name, False, "not connected yet")
 
+    @property
+    def labels(self) -> tuple[str, str, str]:
+        ep = self._endpoint
+        return ep.venue, ep.stream, ep.subscription
+
     async def run(self) -> None:
         """Connect, read, reconnect; returns only when cancelled."""
         try:
             await self._run()
         finally:
+            self._ws = None
             self._up.set(0)
+            self._health.set(self._health_name, False, "not running")
             await self._handler.close()
 
     async def send(self, text: str) -> bool:

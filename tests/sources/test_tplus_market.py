@@ -223,3 +223,32 @@ async def test_trades_and_klines_handlers_publish_golden_frames(metrics: Metrics
         "connector_event_lag_seconds_count", {"stream": "tplus.trades"}
     )
     assert lag == 3
+
+
+async def test_a_snapshot_loop_that_dies_of_a_bug_is_counted_and_started_again(
+    metrics: Metrics,
+) -> None:
+    calls = 0
+
+    async def buggy_then_good(asset: str) -> bytes:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("not a SnapshotError: a bug in the fetcher")
+        return SNAPSHOT
+
+    sink = RecordingSink()
+    handler = DepthHandler(
+        "1",
+        BookSync("1"),
+        Publisher(sink, metrics),
+        buggy_then_good,
+        metrics,
+        retry=Backoff(0.001, 0.002, 2.0, random.Random(1)),
+    )
+    await handler.on_open()
+    await sink.wait_for(1)
+    assert sink.records[0].value["kind"] == "SNAPSHOT" and calls == 2
+    labels = {"venue": "tplus", "stream": "depth_snapshot", "reason": "RuntimeError"}
+    assert sample(metrics, "connector_task_restarts_total", **labels) == 1
+    await handler.close()
