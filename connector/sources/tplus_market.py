@@ -346,7 +346,7 @@ def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
                 ctx.session(
                     endpoint("depth", asset, urls.depth_path(asset)),
                     handler,
-                    md.websocket,
+                    md.websocket_for("depth"),
                     on_lost=handler.diff_lost,
                 )
             )
@@ -355,7 +355,7 @@ def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
                 ctx.session(
                     endpoint("klines", asset, urls.klines_path(asset)),
                     KlinesHandler(asset, md.kline_interval, ctx.publisher),
-                    md.websocket,
+                    md.websocket_for("klines"),
                 )
             )
     if md.trades:
@@ -363,7 +363,7 @@ def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
             ctx.session(
                 endpoint("trades", "all", urls.TRADES_PATH),
                 TradesHandler(ctx.publisher),
-                md.websocket,
+                md.websocket_for("trades"),
             )
         )
     return services

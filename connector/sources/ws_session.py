@@ -85,7 +85,7 @@ RejectionReporter = Callable[[FrameRejection, int], Awaitable[None]]
 def frame_rejection(exc: ConnectionClosed) -> FrameRejection | None:
     """What the layer refused, when a close was caused by a frame rather than by the peer."""
     cause = exc.__cause__
-    code = exc.sent.code if exc.sent is not None else 0
+    code = int(exc.sent.code) if exc.sent is not None else 0
     if isinstance(cause, PayloadTooBig):
         size = cause.size if cause.size is None else cause.size + (cause.current_size or 0)
         return FrameRejection(code, "too_big", size, cause.max_size)
@@ -339,7 +339,11 @@ class WebSocketSession:
                 await self._handler.on_open()
                 loop = asyncio.get_running_loop()
                 silence_s = s.silence_timeout_s
-                self._watchdog = loop.call_at(loop.time() + silence_s, self._watch, ws, silence_s)
+                if silence_s is not None:
+                    # Without it, WebSocket pings alone judge the connection alive.
+                    self._watchdog = loop.call_at(
+                        loop.time() + silence_s, self._watch, ws, silence_s
+                    )
                 first = True
                 frames, frame_bytes, clock_ns = self._frames, self._bytes, self._clock_ns
                 last_frame, on_frame = self._last_frame, self._handler.on_frame
