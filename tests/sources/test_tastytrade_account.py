@@ -353,6 +353,7 @@ class FakeLink:
     def __init__(self) -> None:
         self.sent: list[str] = []
         self.replaced: list[str] = []
+        self.replacing = asyncio.Event()
 
     async def send(self, text: str) -> bool:
         self.sent.append(text)
@@ -360,6 +361,7 @@ class FakeLink:
 
     def replace(self, reason: str) -> None:
         self.replaced.append(reason)
+        self.replacing.set()
 
     def mark_healthy(self) -> None:
         return None
@@ -414,6 +416,7 @@ class _Link:
     def __init__(self) -> None:
         self.sent: list[str] = []
         self.replaced: list[str] = []
+        self.replacing = asyncio.Event()
 
     async def send(self, text: str) -> bool:
         self.sent.append(text)
@@ -421,6 +424,7 @@ class _Link:
 
     def replace(self, reason: str) -> None:
         self.replaced.append(reason)
+        self.replacing.set()
 
     def mark_healthy(self) -> None:
         return None
@@ -454,3 +458,47 @@ async def test_a_refused_subscription_is_logged_with_the_venue_message_and_the_s
     assert vars(line)["venue_message"] == "quote alerts are not enabled for …0001"
     assert "5WT00001" not in _rendered(line)
     assert link.replaced == [] and sink.dead == []
+
+
+class _Tokens:
+    async def auth_token(self) -> str:
+        return "Bearer t"
+
+    def rejected(self) -> None:
+        return None
+
+
+class _BrokenBaseline:
+    """A baseline source with a bug: it raises something no retry rule knows."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def fetch(self) -> tuple[list[Record], list[Any]]:
+        self.calls += 1
+        raise ZeroDivisionError
+
+
+async def test_a_baseline_task_that_dies_of_a_bug_is_counted_and_its_socket_replaced(
+    metrics: Metrics,
+) -> None:
+    sink = Sink()
+    link = _Link()
+    baseline = _BrokenBaseline()
+    handler = AccountStreamHandler(
+        AccountStreamer(StreamerConfig(ACCOUNTS)),
+        _Tokens(),
+        baseline,
+        Publisher(sink, metrics),
+        metrics,
+        retry=Backoff(0.001, 0.002, 2.0, random.Random(4)),
+    )
+    handler.attach(link)
+    await handler.on_open()
+    ack = {"status": "ok", "action": "connect", "request-id": 1, "web-socket-session-id": "s"}
+    await handler.on_frame(json.dumps(ack), 1)
+    await asyncio.wait_for(link.replacing.wait(), timeout=10)
+    assert link.replaced == ["task_failed"] and baseline.calls == 1
+    labels = {"venue": "tastytrade", "stream": "baseline", "reason": "ZeroDivisionError"}
+    assert sample(metrics, "connector_task_restarts_total", **labels) == 1
+    await handler.close()
