@@ -20,6 +20,7 @@ from connector.governance import catalog
 from connector.ops.health import Condition
 from connector.settings import Settings, parse_settings
 from connector.sources.context import Service, SourceContext
+from tests.fakes import FlakyService
 
 
 @pytest.fixture
@@ -162,26 +163,8 @@ async def test_topic_creation_tolerates_a_cluster_that_cannot_create_topics(
     assert await asyncio.wait_for(task, timeout=20) == 0
 
 
-class _Crashing:
-    """A source task with a bug: it fails ``failures`` times with ``error``, then runs."""
-
-    def __init__(self, failures: int, error: Exception) -> None:
-        self.labels = ("tplus", "crashing", "1")
-        self.failures = failures
-        self.error = error
-        self.runs = 0
-        self.running = asyncio.Event()
-
-    async def run(self) -> None:
-        self.runs += 1
-        if self.runs <= self.failures:
-            raise self.error
-        self.running.set()
-        await asyncio.Event().wait()
-
-
 class _WithExtraService(Connector):
-    def __init__(self, settings: Settings, extra: _Crashing) -> None:
+    def __init__(self, settings: Settings, extra: FlakyService) -> None:
         super().__init__(settings)
         self.extra = extra
 
@@ -192,7 +175,7 @@ class _WithExtraService(Connector):
 async def test_a_source_task_that_dies_is_restarted_and_the_process_runs_on(
     cluster: MockCluster, registry: RegistryServer
 ) -> None:
-    crashing = _Crashing(2, RuntimeError("a bug"))
+    crashing = FlakyService("crashing", 2, RuntimeError("a bug"))
     connector = _WithExtraService(_settings(cluster, registry.url), crashing)
     stop = asyncio.Event()
     task = asyncio.create_task(connector.run(stop))
@@ -209,7 +192,7 @@ async def test_a_source_task_that_dies_is_restarted_and_the_process_runs_on(
 async def test_an_unrecoverable_sink_error_stops_the_process_with_the_reason(
     cluster: MockCluster, registry: RegistryServer
 ) -> None:
-    crashing = _Crashing(1, SinkError("the sink is closed"))
+    crashing = FlakyService("crashing", 1, SinkError("the sink is closed"))
     connector = _WithExtraService(_settings(cluster, registry.url), crashing)
     with pytest.raises(StoppedError) as caught:
         await asyncio.wait_for(connector.run(asyncio.Event()), timeout=30)

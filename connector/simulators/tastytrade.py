@@ -31,9 +31,10 @@ notifications come from.
 
 Fault switches (``disconnect_all``, ``stop_heartbeat_replies``,
 ``batch_next``, ``fail_auth``, ``fail_refresh``, ``fail_rest``, ``expire_tokens``,
-``refuse_subscriptions``, ``inject``, ``inject_text``, ``pause``/``resume``) let tests and ``connector dev`` drive every
-recovery path of a client deterministically. ``sent`` and ``served`` record
-exactly what went out, for end-to-end comparison.
+``refuse_subscriptions``, ``inject``, ``inject_text``, ``pause``/``resume``) let
+tests and ``connector dev`` drive every recovery path of a client
+deterministically. ``sent`` and ``served`` record exactly what went out, for
+end-to-end comparison.
 """
 
 from __future__ import annotations

@@ -11,9 +11,11 @@ stream and not the process, so every frame passes this boundary:
   may quote the frame. It is counted in ``connector_internal_errors_total``
   and logged at ERROR, at most a few lines a minute per type, with the code
   locations it passed (no values);
-* a frame the WebSocket layer refused (over ``max_size``, invalid UTF-8 in a
-  text frame, a protocol error) leaves a dead letter with reason
-  ``frame_rejected``: its size and close code, no content;
+* a frame above the configured size goes to the DLQ whole (``too_large``)
+  instead of to a parser. The socket itself accepts up to four times the
+  limit (a hard memory bound); a frame the WebSocket layer refused (beyond
+  that, invalid UTF-8 in a text frame, a protocol error) leaves a dead
+  letter with reason ``frame_rejected``: its size and close code, no content;
 * a stream that keeps state across frames (a depth book) is told when one
   of its frames was dead-lettered, so it can announce the loss (a GAP) and
   resync.
@@ -133,6 +135,8 @@ class Destination:
 
     stream: str
     key: str
+    max_bytes: int
+    """Frames above this size are dead-lettered unread (``websocket.max_message_bytes``)."""
 
 
 class FrameBoundary:
@@ -162,6 +166,16 @@ class FrameBoundary:
         await self._inner.close()
 
     def on_frame(self, data: str | bytes, received_ns: int) -> Awaitable[None] | None:
+        # A str of n characters is at most 4n bytes in UTF-8: only frames that
+        # could exceed the limit pay for measuring their encoded size.
+        size, limit = len(data), self._destination.max_bytes
+        if isinstance(data, str) and 4 * size > limit:
+            size = len(data.encode("utf-8"))
+        if size > limit:
+            error = FrameError(
+                Reason.TOO_LARGE, f"frame of {size} bytes exceeds {limit}", Stage.DECODE
+            )
+            return self._contain(error, data, received_ns)
         try:
             waiting = self._inner.on_frame(data, received_ns)
         except Exception as exc:  # noqa: BLE001 - the containment boundary: a frame, not the stream
@@ -214,5 +228,6 @@ class FrameBoundary:
         )
 
     def __getattr__(self, name: str) -> object:
-        # Transparent to hooks a handler offers beyond FrameHandler (see OversizeGuard).
+        # Handlers may expose more than the FrameHandler protocol (e.g. a hook
+        # the session looks up); the boundary is transparent to those.
         return getattr(self._inner, name)

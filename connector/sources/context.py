@@ -8,7 +8,7 @@ that works until cancelled), usually WebSocketSessions.
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
@@ -18,10 +18,8 @@ import httpx
 from connector.ops.health import Health
 from connector.ops.metrics import Metrics
 from connector.pipeline import Publisher
-from connector.records import Stage
 from connector.settings import WebSocketSettings
 from connector.sources.containment import (
-    DEAD_LETTERED,
     Containment,
     Destination,
     FrameBoundary,
@@ -34,7 +32,6 @@ from connector.sources.ws_session import (
     RejectionHandler,
     WebSocketSession,
 )
-from connector.venues.errors import FrameError, Reason
 
 
 class Service(Protocol):
@@ -46,60 +43,6 @@ class Service(Protocol):
         ...
 
     async def run(self) -> None: ...
-
-
-class OversizeGuard:
-    """Dead-letters frames above the configured size instead of handing them to a parser.
-
-    The socket itself accepts up to four times the limit (a hard memory
-    bound; beyond it the connection closes with 1009), so a frame that is
-    merely too large is kept in the DLQ rather than dropped with the socket.
-    """
-
-    def __init__(
-        self,
-        inner: FrameHandler,
-        stream: str,
-        limit: int,
-        publisher: Publisher,
-        key: str,
-        on_lost: LossHandler | None = None,
-    ) -> None:
-        self._inner = inner
-        self._stream = stream
-        self._limit = limit
-        self._publisher = publisher
-        self._key = key
-        self._on_lost = on_lost
-
-    async def on_open(self) -> None:
-        await self._inner.on_open()
-
-    def on_frame(self, data: str | bytes, received_ns: int) -> Awaitable[None] | None:
-        # A str of n characters is at most 4n bytes in UTF-8: only frames that
-        # could exceed the limit pay for measuring their encoded size.
-        size = len(data)
-        if isinstance(data, str) and 4 * size > self._limit:
-            size = len(data.encode("utf-8"))
-        if size <= self._limit:
-            return self._inner.on_frame(data, received_ns)
-        error = FrameError(
-            Reason.TOO_LARGE, f"frame of {size} bytes exceeds {self._limit}", Stage.DECODE
-        )
-        if self._on_lost is not None:
-            self._on_lost(self._key, DEAD_LETTERED)
-        return self._publisher.reject(self._stream, error, data, received_ns, key=self._key)
-
-    async def on_close(self, reason: str) -> None:
-        await self._inner.on_close(reason)
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-    def __getattr__(self, name: str) -> object:
-        # Handlers may expose more than the FrameHandler protocol (e.g. a hook
-        # the session looks up); the guard is transparent to those.
-        return getattr(self._inner, name)
 
 
 @dataclass(frozen=True)
@@ -140,19 +83,11 @@ class SourceContext:
     ) -> FrameBoundary:
         """``handler`` behind the size limit and the containment boundary, as sessions run it."""
         stream = dlq_stream or f"{endpoint.venue}.{endpoint.stream}"
-        guarded = OversizeGuard(
-            handler,
-            stream,
-            settings.max_message_bytes,
-            self.publisher,
-            key=endpoint.subscription,
-            on_lost=on_lost,
-        )
         return FrameBoundary(
-            guarded,
+            handler,
             self.containment(endpoint.venue, endpoint.stream, endpoint.subscription),
             self.publisher,
-            Destination(stream, endpoint.subscription),
+            Destination(stream, endpoint.subscription, settings.max_message_bytes),
             on_lost=on_lost,
         )
 

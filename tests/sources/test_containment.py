@@ -64,7 +64,7 @@ def _boundary(
         Buggy(),
         containment,
         Publisher(sink, metrics),
-        Destination("tplus.depth", "1"),
+        Destination("tplus.depth", "1", 1 << 20),
         on_lost=None if lost is None else (lambda key, reason: lost.append((key, reason))),
     )
 

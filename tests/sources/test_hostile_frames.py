@@ -41,7 +41,7 @@ from connector.venues.tastytrade.streamer import AccountStreamer, Rejected, Stre
 from connector.venues.tplus import market_data as md
 from connector.venues.tplus.book_sync import BookSync
 from tests.conftest import sample
-from tests.fakes import RecordingSink, handle_frame
+from tests.fakes import FakeLink, FixedTokens, RecordingSink, handle_frame
 from tests.golden import frames, text
 from tests.venues.test_hostile_input import json_values
 
@@ -160,28 +160,6 @@ class Outcome:
     """The handler did nothing with the frame, and its stream documents why."""
 
 
-class _Link:
-    def __init__(self) -> None:
-        self.replaced: list[str] = []
-
-    async def send(self, text: str) -> bool:
-        return True
-
-    def replace(self, reason: str) -> None:
-        self.replaced.append(reason)
-
-    def mark_healthy(self) -> None:
-        return None
-
-
-class _Tokens:
-    async def auth_token(self) -> str:
-        return "Bearer t"
-
-    def rejected(self) -> None:
-        return None
-
-
 class _NoBaseline:
     async def fetch(self) -> tuple[list[Record], list[Rejected]]:
         return [], []
@@ -277,13 +255,13 @@ async def _tastytrade(frame: str | bytes, metrics: Metrics) -> Outcome:
     sink = RecordingSink()
     handler = AccountStreamHandler(
         core,
-        _Tokens(),
+        FixedTokens(),
         _NoBaseline(),
         Publisher(sink, metrics),
         metrics,
         retry=Backoff(0.001, 0.001, 1, random.Random(0)),
     )
-    handler.attach(_Link())
+    handler.attach(FakeLink())
     await handler.on_frame(frame, 2)
     await handler.close()
     return Outcome(sink.records, len(sink.dead), _only_replies(frame))

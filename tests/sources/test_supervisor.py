@@ -11,32 +11,11 @@ from connector.ops.health import Condition, Health
 from connector.ops.metrics import Metrics
 from connector.sources.supervisor import Supervisor, Unrecoverable
 from tests.conftest import sample
+from tests.fakes import FlakyService
 
 
 class Fatal(Exception):
     pass
-
-
-class Flaky:
-    """Fails ``failures`` times (or returns, with ``returns``), then runs until cancelled."""
-
-    def __init__(self, stream: str, failures: int, error: Exception, returns: bool = False) -> None:
-        self.labels = ("tplus", stream, "1")
-        self.failures = failures
-        self.error = error
-        self.returns = returns
-        self.runs = 0
-        self.running = asyncio.Event()
-
-    async def run(self) -> None:
-        self.runs += 1
-        if self.runs <= self.failures:
-            await asyncio.sleep(0)
-            if self.returns:
-                return
-            raise self.error
-        self.running.set()
-        await asyncio.Event().wait()
 
 
 def _supervisor(metrics: Metrics, health: Health) -> Supervisor:
@@ -50,8 +29,8 @@ async def test_a_dying_task_is_restarted_counted_and_shown_not_ready_meanwhile(
 ) -> None:
     seen: list[tuple[str, Condition]] = []
     health.add_listener(lambda name, condition: seen.append((name, condition)))
-    broken = Flaky("depth", 3, KeyError("frame text that must not be logged"))
-    steady = Flaky("trades", 0, KeyError())
+    broken = FlakyService("depth", 3, KeyError("frame text that must not be logged"))
+    steady = FlakyService("trades", 0, KeyError())
     task = asyncio.create_task(_supervisor(metrics, health).run([broken, steady]))
     async with asyncio.timeout(10):
         await broken.running.wait()
@@ -67,7 +46,7 @@ async def test_a_dying_task_is_restarted_counted_and_shown_not_ready_meanwhile(
 
 
 async def test_a_task_that_returns_is_restarted_too(metrics: Metrics, health: Health) -> None:
-    service = Flaky("klines", 1, KeyError(), returns=True)
+    service = FlakyService("klines", 1, KeyError(), returns=True)
     task = asyncio.create_task(_supervisor(metrics, health).run([service]))
     async with asyncio.timeout(10):
         await service.running.wait()
@@ -80,8 +59,8 @@ async def test_a_task_that_returns_is_restarted_too(metrics: Metrics, health: He
 async def test_a_fatal_error_ends_every_task_with_one_line_saying_why(
     metrics: Metrics, health: Health
 ) -> None:
-    doomed = Flaky("depth", 1, Fatal("the sink is closed"))
-    other = Flaky("trades", 0, KeyError())
+    doomed = FlakyService("depth", 1, Fatal("the sink is closed"))
+    other = FlakyService("trades", 0, KeyError())
     with pytest.raises(Unrecoverable) as caught:
         async with asyncio.timeout(10):
             await _supervisor(metrics, health).run([doomed, other])
@@ -91,7 +70,7 @@ async def test_a_fatal_error_ends_every_task_with_one_line_saying_why(
 
 async def test_no_services_waits_until_cancelled(metrics: Metrics, health: Health) -> None:
     task = asyncio.create_task(_supervisor(metrics, health).run([]))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn of the loop: the task starts, and must not end
     assert not task.done()
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)

@@ -30,6 +30,7 @@ from connector.sources.tastytrade_auth import OAuthTokenSource
 from connector.sources.ws_session import Endpoint, WebSocketSession
 from connector.venues.tastytrade.streamer import AccountStreamer, StreamerConfig
 from tests.conftest import sample
+from tests.fakes import FakeLink, FixedTokens
 
 ACCOUNTS = ("5WT00001", "5WT00002")
 LABELS = {"venue": "tastytrade", "stream": "account", "subscription": "streamer"}
@@ -349,32 +350,6 @@ async def test_no_secret_and_no_full_account_number_reaches_any_log_line(
         assert not any(secret in letter.detail for secret in secrets)
 
 
-class FakeLink:
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-        self.replaced: list[str] = []
-        self.replacing = asyncio.Event()
-
-    async def send(self, text: str) -> bool:
-        self.sent.append(text)
-        return True
-
-    def replace(self, reason: str) -> None:
-        self.replaced.append(reason)
-        self.replacing.set()
-
-    def mark_healthy(self) -> None:
-        return None
-
-
-class FixedTokens:
-    async def auth_token(self) -> str:
-        return "Bearer fixed"
-
-    def rejected(self) -> None:
-        return None
-
-
 class StuckBaseline:
     """A baseline that never arrives."""
 
@@ -410,26 +385,6 @@ async def test_events_held_for_a_baseline_are_published_when_the_socket_or_servi
         assert [(r.value["id"], r.value["origin"]) for r in sink.records] == [(7, "STREAM")]
 
 
-class _Link:
-    """The session side of the handler, for a handler fed frames directly."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-        self.replaced: list[str] = []
-        self.replacing = asyncio.Event()
-
-    async def send(self, text: str) -> bool:
-        self.sent.append(text)
-        return True
-
-    def replace(self, reason: str) -> None:
-        self.replaced.append(reason)
-        self.replacing.set()
-
-    def mark_healthy(self) -> None:
-        return None
-
-
 async def test_a_refused_subscription_is_logged_with_the_venue_message_and_the_socket_stays(
     http: httpx.AsyncClient, metrics: Metrics, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -445,7 +400,7 @@ async def test_a_refused_subscription_is_logged_with_the_venue_message_and_the_s
         metrics,
         retry=Backoff(0.05, 0.2, 2.0, random.Random(4)),
     )
-    link = _Link()
+    link = FakeLink()
     handler.attach(link)
     refusal = {
         "status": "error",
@@ -458,14 +413,6 @@ async def test_a_refused_subscription_is_logged_with_the_venue_message_and_the_s
     assert vars(line)["venue_message"] == "quote alerts are not enabled for …0001"
     assert "5WT00001" not in _rendered(line)
     assert link.replaced == [] and sink.dead == []
-
-
-class _Tokens:
-    async def auth_token(self) -> str:
-        return "Bearer t"
-
-    def rejected(self) -> None:
-        return None
 
 
 class _BrokenBaseline:
@@ -483,11 +430,11 @@ async def test_a_baseline_task_that_dies_of_a_bug_is_counted_and_its_socket_repl
     metrics: Metrics,
 ) -> None:
     sink = Sink()
-    link = _Link()
+    link = FakeLink()
     baseline = _BrokenBaseline()
     handler = AccountStreamHandler(
         AccountStreamer(StreamerConfig(ACCOUNTS)),
-        _Tokens(),
+        FixedTokens(),
         baseline,
         Publisher(sink, metrics),
         metrics,

@@ -35,7 +35,9 @@ class FlakyVenue:
         return SNAPSHOT
 
 
-def _handler(venue: FlakyVenue | SlowVenue, metrics: Metrics, sink: RecordingSink) -> DepthHandler:
+def _handler(
+    venue: FlakyVenue | SlowVenue | BuggyThenGoodVenue, metrics: Metrics, sink: RecordingSink
+) -> DepthHandler:
     return DepthHandler(
         "1",
         BookSync("1"),
@@ -225,30 +227,28 @@ async def test_trades_and_klines_handlers_publish_golden_frames(metrics: Metrics
     assert lag == 3
 
 
-async def test_a_snapshot_loop_that_dies_of_a_bug_is_counted_and_started_again(
-    metrics: Metrics,
-) -> None:
-    calls = 0
+class BuggyThenGoodVenue:
+    """Fails its first request with an exception no retry rule knows (a bug), then answers."""
 
-    async def buggy_then_good(asset: str) -> bytes:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def fetch(self, asset: str) -> bytes:
+        self.calls += 1
+        if self.calls == 1:
             raise RuntimeError("not a SnapshotError: a bug in the fetcher")
         return SNAPSHOT
 
+
+async def test_a_snapshot_loop_that_dies_of_a_bug_is_counted_and_started_again(
+    metrics: Metrics,
+) -> None:
     sink = RecordingSink()
-    handler = DepthHandler(
-        "1",
-        BookSync("1"),
-        Publisher(sink, metrics),
-        buggy_then_good,
-        metrics,
-        retry=Backoff(0.001, 0.002, 2.0, random.Random(1)),
-    )
+    venue = BuggyThenGoodVenue()
+    handler = _handler(venue, metrics, sink)
     await handler.on_open()
     await sink.wait_for(1)
-    assert sink.records[0].value["kind"] == "SNAPSHOT" and calls == 2
+    assert sink.records[0].value["kind"] == "SNAPSHOT" and venue.calls == 2
     labels = {"venue": "tplus", "stream": "depth_snapshot", "reason": "RuntimeError"}
     assert sample(metrics, "connector_task_restarts_total", **labels) == 1
     await handler.close()

@@ -110,16 +110,7 @@ class BookSync:
         if self.state is SyncState.SHEDDING:
             return out
         if self.state is SyncState.LIVE:
-            assert self.last_sequence is not None
-            out.records.append(
-                depth_record(
-                    "GAP",
-                    self.asset,
-                    received_ns,
-                    gap_expected=self.last_sequence + self.step,
-                    gap_reason=GapReason.BACKPRESSURE,
-                )
-            )
+            out.records.append(self._gap(received_ns, GapReason.BACKPRESSURE))
         self.state = SyncState.SHEDDING
         self._buffer.clear()
         return out
@@ -134,20 +125,22 @@ class BookSync:
         out = SyncOutput()
         if self.state is not SyncState.LIVE:
             return out
-        assert self.last_sequence is not None
-        out.records.append(
-            depth_record(
-                "GAP",
-                self.asset,
-                received_ns,
-                gap_expected=self.last_sequence + self.step,
-                gap_reason=reason,
-            )
-        )
+        out.records.append(self._gap(received_ns, reason))
         self.state = SyncState.AWAITING_SNAPSHOT
         self._buffer.clear()
         out.request_snapshot = ResyncReason.GAP
         return out
+
+    def _gap(self, received_ns: int, reason: str) -> Record:
+        """The GAP a live book announces when what follows its last diff is lost."""
+        assert self.last_sequence is not None
+        return depth_record(
+            "GAP",
+            self.asset,
+            received_ns,
+            gap_expected=self.last_sequence + self.step,
+            gap_reason=reason,
+        )
 
     def step_live(self, diff: BookLevels, received_ns: int) -> Record | None:
         """The common case in one step: a diff that continues a live book.
