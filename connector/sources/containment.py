@@ -89,9 +89,9 @@ class Containment:
         metrics: Metrics,
         limiter: LogLimiter | None = None,
     ) -> None:
-        self._labels = {"venue": venue, "stream": stream, "subscription": subscription}
         self._venue = venue
         self._stream = stream
+        self._subscription = subscription
         self._metrics = metrics
         self._limiter = limiter if limiter is not None else LogLimiter()
 
@@ -106,7 +106,9 @@ class Containment:
                 "unexpected error handling a venue %s; it is dead-lettered and the stream goes on",
                 what,
                 extra={
-                    **self._labels,
+                    "venue": self._venue,
+                    "stream": self._stream,
+                    "subscription": self._subscription,
                     "stage": stage,
                     "error": name,
                     "where": where(exc),
