@@ -178,7 +178,7 @@ async def test_diff_lost_announces_a_gap_once_and_only_on_a_live_book(metrics: M
     assert [r.value["kind"] for r in sink.records] == ["SNAPSHOT", "GAP"]
     assert (
         sample(
-            metrics, "connector_book_resyncs_total", venue="tplus", subscription="1", reason="gap"
+            metrics, "connector_book_resyncs_total", venue="tplus", subscription="1", reason="lost"
         )
         == 1
     )

@@ -45,6 +45,8 @@ class ResyncReason:
     STALE_SNAPSHOT = "stale_snapshot"
     UNKNOWN_SEQUENCE = "unknown_sequence"
     BACKPRESSURE = "backpressure"
+    LOST = "lost"
+    """A frame of the live book was lost (see ``on_lost``)."""
 
 
 @dataclass(slots=True)
@@ -128,7 +130,7 @@ class BookSync:
         out.records.append(self._gap(received_ns, reason))
         self.state = SyncState.AWAITING_SNAPSHOT
         self._buffer.clear()
-        out.request_snapshot = ResyncReason.GAP
+        out.request_snapshot = ResyncReason.LOST
         return out
 
     def _gap(self, received_ns: int, reason: str) -> Record:

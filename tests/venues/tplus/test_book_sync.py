@@ -100,7 +100,7 @@ def test_a_lost_diff_is_announced_by_a_live_book_and_resynced() -> None:
         "dead_lettered",
         5,
     )
-    assert out.request_snapshot == ResyncReason.GAP and sync.state is SyncState.AWAITING_SNAPSHOT
+    assert out.request_snapshot == ResyncReason.LOST and sync.state is SyncState.AWAITING_SNAPSHOT
     assert sync.on_lost(NS, "dead_lettered").records == []  # announced once
     sync.on_diff(diff(6), NS)
     assert kinds(sync.on_snapshot(diff(5), NS).records) == [("SNAPSHOT", 5), ("DIFF", 6)]
