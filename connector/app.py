@@ -22,6 +22,7 @@ from confluent_kafka.cimpl import NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from prometheus_client import CollectorRegistry
 
+from connector import __version__
 from connector.delivery.serde import (
     AvroEncoder,
     RegistryUnavailable,
@@ -37,11 +38,12 @@ from connector.delivery.sink import (
     producer_config,
     producer_factory,
 )
+from connector.delivery.startup import KafkaUnavailable, wait_for_brokers
 from connector.governance import catalog
 from connector.ops.health import Health
 from connector.ops.http_server import OpsServer
 from connector.ops.metrics import Metrics
-from connector.pipeline import Publisher
+from connector.pipeline import Publisher, preset_dead_letters
 from connector.settings import ConfigError, Settings
 from connector.sources import tastytrade_account, tplus_market, tplus_oms
 from connector.sources.backoff import Backoff
@@ -81,7 +83,7 @@ class Connector:
     ) -> None:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.metrics = Metrics(self.registry)
+        self.metrics = Metrics(self.registry, version=__version__)
         self.health = Health()
         self.metrics.ready.set_function(lambda: 1.0 if self.health.ready() else 0.0)
         self._rng = rng if rng is not None else random.Random()
@@ -96,16 +98,24 @@ class Connector:
         """Run until ``stop`` is set; return the number of records left unflushed."""
         s = self.settings
         ops = OpsServer(self.registry, self.health, s.metrics.host, s.metrics.port)
-        port = await ops.start()
+        try:
+            port = await ops.start()
+        except OSError as exc:
+            raise StartupError(
+                f"cannot serve metrics on {s.metrics.host}:{s.metrics.port} "
+                f"(metrics.port): {exc.strerror or exc}"
+            ) from None
         client = registry_client(s.schema_registry)
         try:
             topics = s.topics()
             self.health.set("schemas", False, "registering")
             schema_ids = await self._pin_schemas(client, topics)
             self.health.set("schemas", True, "")
+            sink = self._build_sink(client, topics)
+            await self._wait_for_brokers(sink)
             if s.kafka.create_topics:
                 await asyncio.to_thread(self._create_topics, [*topics.values(), s.kafka.dlq_topic])
-            sink = self._build_sink(client, topics)
+            preset_dead_letters(self.metrics, list(topics))
             await sink.start()
             host = "127.0.0.1" if s.metrics.host in ("0.0.0.0", "") else s.metrics.host
             if on_started is not None:
@@ -131,18 +141,30 @@ class Connector:
             except SchemaSetupError:
                 raise
             except RegistryUnavailable as exc:
+                # Unreachable, a 5xx, or (pinned mode) a schema not registered yet.
                 self.metrics.registry_errors.labels("startup").inc()
-                self.health.set("schemas", False, str(exc))
+                self.health.set("schemas", False, f"{s.url}: {exc}")
                 if time.monotonic() >= deadline:
                     raise StartupError(
-                        f"schema registry at {s.url} unreachable for {s.startup_timeout_s:.0f} s"
+                        f"schema registry at {s.url} not usable for {s.startup_timeout_s:g} s "
+                        f"(schema_registry.startup_timeout_s): {exc}"
                     ) from None
                 delay = backoff.next_delay()
                 log.warning(
-                    "schema registry unreachable; retrying",
-                    extra={"error": type(exc).__name__, "delay_s": round(delay, 3)},
+                    "schema registry not usable; retrying",
+                    extra={"url": s.url, "error": str(exc), "delay_s": round(delay, 3)},
                 )
                 await asyncio.sleep(delay)
+
+    async def _wait_for_brokers(self, sink: KafkaSink) -> None:
+        k = self.settings.kafka
+        try:
+            await wait_for_brokers(
+                sink.probe, k.bootstrap_servers, k.startup_timeout_s, self.health, self._rng
+            )
+        except KafkaUnavailable as exc:
+            await sink.close(0)
+            raise StartupError(str(exc)) from None
 
     def _create_topics(self, names: list[str]) -> None:
         """Create missing topics; a cluster that forbids it is not an error."""

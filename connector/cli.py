@@ -1,7 +1,17 @@
-"""The ``connector`` command: run, validate, dev, tail and schemas.
+"""The ``connector`` command: run, validate, dev, tail, schemas and config.
 
-Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage
-(``schemas`` also uses 3: registry unavailable; see connector/governance/cli.py).
+Every failure a person can cause or fix is one line on stderr, never a traceback.
+Exit codes:
+
+- 0: success (``run`` and ``dev``: stopped when asked).
+- 1: runtime failure: start-up failed (Kafka or the registry not usable within
+  their ``startup_timeout_s``, the metrics port taken, a schema refused);
+  ``tail``: the topic does not exist or ``--idle-timeout`` passed without a
+  record; ``schemas``: a schema incompatible, refused or stale.
+- 2: bad configuration or usage: a bad key (named), an unreadable secret
+  (``validate`` names every one), a bad option.
+- 3: a peer could not be reached: ``tail`` with no broker or registry
+  answering; ``schemas`` with the registry unavailable.
 """
 
 from __future__ import annotations
@@ -12,20 +22,75 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn, TypeVar
 
+from connector import __version__
 from connector.governance import cli as schema_cli
+from connector.governance import config_example
 from connector.ops import log_format
+from connector.secrets import unresolved_secrets
 from connector.settings import ConfigError, load_settings
 
 log = logging.getLogger(__name__)
 
+_N = TypeVar("_N", int, float)
+
+#: Where ``dev`` writes its addresses for ``source`` in a second shell.
+DEV_ENV_FILE = ".connector-dev.env"
+
+
+def _assets(text: str) -> list[str]:
+    assets = [a.strip() for a in text.split(",") if a.strip()]
+    if not assets:
+        raise argparse.ArgumentTypeError("give at least one asset id, e.g. --assets 1,2")
+    return assets
+
+
+def _ranged(
+    convert: Callable[[str], _N], what: str, low: _N, high: _N, bounds: str
+) -> Callable[[str], _N]:
+    """An argparse type: ``convert``, then refuse values outside [low, high] (and NaN)."""
+
+    def parse(text: str) -> _N:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is not {what} ({bounds})")
+        return value
+
+    return parse
+
+
+_seconds = _ranged(float, "a number of seconds", 0.0, sys.float_info.max, "finite, >= 0")
+_port = _ranged(int, "a port number", 0, 65535, "0-65535")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (with where to look), not the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _with_version(parser: argparse.ArgumentParser) -> None:
+    """``--version`` on the command and on every subcommand, however deep."""
+    parser.add_argument("--version", action="version", version=f"connector {__version__}")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _with_version(child)
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="connector",
         description="Bridge trading-venue WebSocket streams into Avro-encoded Kafka topics.",
+        epilog="Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage, "
+        "3 a broker or the registry unreachable.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -43,22 +108,33 @@ def _parser() -> argparse.ArgumentParser:
     )
     dev.add_argument(
         "--duration",
-        type=float,
+        type=_seconds,
         default=None,
         help="stop after this many seconds (default: run until interrupted)",
     )
-    dev.add_argument("--assets", default="1,2", help="comma-separated T+ asset ids to simulate")
+    dev.add_argument(
+        "--assets",
+        type=_assets,
+        default=["1", "2"],
+        help="comma-separated T+ asset ids to simulate (default: 1,2)",
+    )
     dev.add_argument(
         "--metrics-port",
-        type=int,
+        type=_port,
         default=9108,
         help="port of /metrics, /healthz and /readyz (0 picks a free one)",
     )
     dev.add_argument(
         "--fault-interval",
-        type=float,
+        type=_seconds,
         default=0.0,
         help="inject a gap, a disconnect or a bad frame every N seconds (0: never)",
+    )
+    dev.add_argument(
+        "--env-file",
+        default=DEV_ENV_FILE,
+        help=f"write the addresses here for `source` in another shell; '' for none "
+        f"(default: {DEV_ENV_FILE})",
     )
     dev.add_argument("--seed", type=int, default=1, help="simulator random seed")
     dev.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -73,11 +149,25 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--max-records", type=int, default=None)
     tail.add_argument(
         "--idle-timeout",
-        type=float,
+        type=_seconds,
         default=None,
-        help="exit after this many seconds without a record",
+        help="exit after this many seconds without a record (exit 1 if none came at all)",
     )
     schema_cli.add_parser(sub)
+
+    config = sub.add_parser("config", help="the configuration model")
+    config_action = config.add_subparsers(dest="config_command", required=True)
+    example = config_action.add_parser(
+        "example",
+        help="print the example configuration generated from the settings model",
+        description="Every key with its default and description, as YAML. "
+        "deploy/connector.example.yaml is this output.",
+    )
+    example.add_argument("--output", type=Path, default=None, help="write here, not to stdout")
+    example.add_argument(
+        "--check", action="store_true", help="do not write; exit 1 if --output is stale"
+    )
+    _with_version(parser)
     return parser
 
 
@@ -89,7 +179,7 @@ def _install_stop(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
 def _run(config: Path) -> int:
     from connector.app import Connector, StartupError, StoppedError
     from connector.delivery.serde import SchemaSetupError
-    from connector.ops import process_policy
+    from connector.ops import process_policy, progress
 
     try:
         settings = load_settings(config, os.environ)
@@ -101,9 +191,28 @@ def _run(config: Path) -> int:
     async def main() -> int:
         stop = asyncio.Event()
         _install_stop(asyncio.get_running_loop(), stop)
-        remaining = await Connector(settings, environ=os.environ).run(
-            stop, on_started=lambda _info: process_policy.apply_after_startup()
+        connector = Connector(settings, environ=os.environ)
+        every_s = settings.logging.status_interval_s
+        reporter = (
+            asyncio.create_task(
+                progress.report(
+                    connector.registry,
+                    connector.health.ready,
+                    every_s,
+                    lambda status: log.info("status", extra=status.fields()),
+                )
+            )
+            if every_s > 0
+            else None
         )
+        try:
+            remaining = await connector.run(
+                stop, on_started=lambda _info: process_policy.apply_after_startup()
+            )
+        finally:
+            if reporter is not None:
+                reporter.cancel()
+                await asyncio.gather(reporter, return_exceptions=True)
         # A requested stop is a clean exit even when the grace period ran out;
         # the count was logged and is in the delivery contract.
         log.info("stopped", extra={"unflushed_records": remaining})
@@ -125,8 +234,37 @@ def _validate(config: Path) -> int:
     except ConfigError as exc:
         print(f"connector: {exc}", file=sys.stderr)
         return 2
+    problems = unresolved_secrets(settings, os.environ)
+    if problems:
+        print(f"connector: {config}: secrets that cannot be read:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
     topics = ", ".join(f"{s} → {t}" for s, t in settings.topics().items()) or "none"
     print(f"{config}: valid (connector {settings.name}; streams: {topics})")
+    return 0
+
+
+def _config_example(output: Path | None, *, check: bool) -> int:
+    text = config_example.render()
+    if output is None:
+        if check:
+            print("connector config example: --check needs --output", file=sys.stderr)
+            return 2
+        sys.stdout.write(text)
+        return 0
+    if check:
+        current = output.read_text(encoding="utf-8") if output.is_file() else ""
+        if current != text:
+            print(
+                f"{output} is stale: run `connector config example --output {output}`",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{output} is up to date")
+        return 0
+    output.write_text(text, encoding="utf-8")
+    print(f"wrote {output}")
     return 0
 
 
@@ -140,14 +278,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from connector.dev import DevOptions, run_dev
 
         log_format.configure(args.log_level, json_format=False)
-        assets = [a.strip() for a in args.assets.split(",") if a.strip()]
         return run_dev(
             DevOptions(
                 duration_s=args.duration,
-                assets=assets,
+                assets=args.assets,
                 metrics_port=args.metrics_port,
                 fault_interval_s=args.fault_interval,
                 seed=args.seed,
+                env_file=Path(args.env_file) if args.env_file else None,
             )
         )
     if args.command == "tail":
@@ -163,6 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.command == "schemas":
         return schema_cli.run(args)
+    if args.command == "config":
+        return _config_example(args.output, check=args.check)
     raise AssertionError(args.command)
 
 

@@ -3,7 +3,8 @@
 Starts an in-process Kafka-protocol cluster (librdkafka's mock cluster), a
 Confluent-compatible schema registry, a T+ market-data simulator and the
 connector wired to them, then prints where each listens in ``NAME=value``
-lines that scripts can parse.
+lines that scripts can parse, and writes them to an env file a second shell
+can ``source``. A status line follows every few seconds.
 """
 
 from __future__ import annotations
@@ -11,18 +12,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import shlex
 import signal
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
-
-from prometheus_client import CollectorRegistry
 
 from connector.app import Connector, RuntimeInfo, StartupError, StoppedError
 from connector.delivery.serde import SchemaSetupError
 from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
-from connector.ops import process_policy
+from connector.ops import process_policy, progress
 from connector.settings import Settings, parse_settings
 from connector.simulators import tastytrade as tastytrade_sim
 from connector.simulators import tplus_oms as tplus_oms_sim
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 
 DEV_PARTITIONS = 3
 
+#: Seconds between status lines.
+STATUS_INTERVAL_S = 5.0
+
 
 @dataclass(frozen=True)
 class DevOptions:
@@ -40,6 +44,7 @@ class DevOptions:
     metrics_port: int = 9108
     fault_interval_s: float = 0.0
     seed: int = 1
+    env_file: Path | None = None  # None: do not write one
 
 
 def dev_settings(
@@ -103,18 +108,15 @@ async def _inject_faults(sim: TplusMarketSimulator, assets: list[str], every_s: 
             log.info("fault injected: venue disconnect")
 
 
-async def _report(registry: CollectorRegistry, out: TextIO, every_s: float = 5.0) -> None:
-    """Print delivered counts per topic so a person sees records flowing."""
-    while True:
-        await asyncio.sleep(every_s)
-        counts: dict[str, float] = {}
-        for metric in registry.collect():
-            if metric.name == "connector_records_delivered":
-                for sample in metric.samples:
-                    if sample.name.endswith("_total"):
-                        counts[sample.labels["topic"]] = sample.value
-        summary = " ".join(f"{t}={int(v)}" for t, v in sorted(counts.items())) or "none yet"
-        print(f"delivered: {summary}", file=out, flush=True)
+def write_env_file(path: Path, addresses: dict[str, str]) -> bool:
+    """``export NAME=value`` lines, quoted for the shell; False (and a warning) if not written."""
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in addresses.items()]
+    try:
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    except OSError as exc:
+        log.warning("env file not written", extra={"path": str(path), "error": exc.strerror})
+        return False
+    return True
 
 
 async def run_dev_async(options: DevOptions, stop: asyncio.Event, out: TextIO = sys.stdout) -> int:
@@ -146,25 +148,43 @@ async def run_dev_async(options: DevOptions, stop: asyncio.Event, out: TextIO = 
             }
             connector = Connector(settings, environ=environ)
 
+            written: list[Path] = []
+
             def started(info: RuntimeInfo) -> None:
                 process_policy.apply_after_startup()
-                topics = ",".join([*settings.topics().values(), settings.kafka.dlq_topic])
-                print(f"KAFKA_BOOTSTRAP={cluster.bootstrap_servers}", file=out)
-                print(f"SCHEMA_REGISTRY_URL={registry_url}", file=out)
-                print(f"METRICS_URL={info.metrics_url}", file=out)
-                print(f"TPLUS_MDS_URL={venue_url}", file=out)
-                print(f"TPLUS_OMS_URL={oms.base_url}", file=out)
-                print(f"TASTYTRADE_API_URL={tastytrade.api_url}", file=out)
-                print(f"TASTYTRADE_STREAMER_URL={tastytrade.streamer_url}", file=out)
-                print(f"TOPICS={topics}", file=out)
-                print(
-                    "try: connector tail tplus.trades --from-beginning "
-                    f"--bootstrap {cluster.bootstrap_servers} --registry {registry_url}",
-                    file=out,
-                    flush=True,
-                )
+                addresses = {
+                    "KAFKA_BOOTSTRAP": cluster.bootstrap_servers,
+                    "SCHEMA_REGISTRY_URL": registry_url,
+                    "METRICS_URL": info.metrics_url,
+                    "TPLUS_MDS_URL": venue_url,
+                    "TPLUS_OMS_URL": oms.base_url,
+                    "TASTYTRADE_API_URL": tastytrade.api_url,
+                    "TASTYTRADE_STREAMER_URL": tastytrade.streamer_url,
+                    "TOPICS": ",".join([*settings.topics().values(), settings.kafka.dlq_topic]),
+                }
+                for name, value in addresses.items():
+                    print(f"{name}={value}", file=out)
+                tail = "connector tail tplus.trades --from-beginning"
+                if options.env_file is not None and write_env_file(options.env_file, addresses):
+                    written.append(options.env_file)
+                    # tail reads KAFKA_BOOTSTRAP and SCHEMA_REGISTRY_URL from the environment.
+                    source = shlex.quote(str(options.env_file))
+                    hint = f"in another shell: source {source}; {tail}"
+                else:
+                    where = f"--bootstrap {cluster.bootstrap_servers} --registry {registry_url}"
+                    hint = f"try: {tail} {where}"
+                print(hint, file=out, flush=True)
 
-            helpers = [asyncio.create_task(_report(connector.registry, out))]
+            def show(status: progress.Status) -> None:
+                print(status.line(), file=out, flush=True)
+
+            helpers = [
+                asyncio.create_task(
+                    progress.report(
+                        connector.registry, connector.health.ready, STATUS_INTERVAL_S, show
+                    )
+                )
+            ]
             if options.fault_interval_s > 0:
                 helpers.append(
                     asyncio.create_task(
@@ -185,6 +205,9 @@ async def run_dev_async(options: DevOptions, stop: asyncio.Event, out: TextIO = 
                 for task in helpers:
                     task.cancel()
                 await asyncio.gather(*helpers, return_exceptions=True)
+                for path in written:
+                    # The addresses die with the stack; a stale file would point at nothing.
+                    path.unlink(missing_ok=True)
         finally:
             await oms.stop()
             await tastytrade.stop()

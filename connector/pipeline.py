@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Coroutine, Sequence
 from typing import Any, Protocol
 
-from connector.ops.metrics import LatencyTally, Metrics
-from connector.records import DeadLetter, Record
-from connector.venues.errors import FrameError
+from connector.ops.metrics import LatencyTally, Metrics, preset
+from connector.records import DeadLetter, Record, Stage, members
+from connector.venues.errors import FrameError, Reason
 
 Waiting = Coroutine[Any, Any, None]
 """What a caller awaits when a record could not be handed over at once."""
@@ -21,6 +21,15 @@ async def settle(waiting: Awaitable[object] | None) -> None:
     """Await what a non-blocking step handed back, if it handed anything back."""
     if waiting is not None:
         await waiting
+
+
+def preset_dead_letters(metrics: Metrics, streams: Sequence[str]) -> None:
+    """A DLQ series per stream, stage and reason, at 0 until its first letter."""
+    stages, reasons = members(Stage), members(Reason)
+    preset(
+        metrics.dlq_records,
+        *((stream, stage, why) for stream in streams for stage in stages for why in reasons),
+    )
 
 
 class RecordSink(Protocol):

@@ -56,7 +56,54 @@ class Stage:
     VALIDATE = "validate"
     ENCODE = "encode"
     ROUTE = "route"
+    DELIVER = "deliver"
     PARSE = "parse"
     """Venue code failed unexpectedly while reading a frame (reason ``internal_error``)."""
     MAP = "map"
     """The driver failed unexpectedly while applying what venue code made of a frame."""
+
+
+class DeadLetterHeader:
+    """The headers every dead letter carries (the DLQ topic's contract with its readers)."""
+
+    CONNECTOR = "connector"
+    STREAM = "stream"
+    STAGE = "stage"
+    REASON = "reason"
+    DETAIL = "detail"
+    RECEIVED_NS = "received_ns"
+
+
+class OptionalHeader:
+    """Headers only some dead letters carry."""
+
+    SOURCE = "source"
+    TRUNCATED_FROM_BYTES = "truncated_from_bytes"
+    ERROR = "error"
+    """``internal_error``: the type of the exception the frame raised (never its text)."""
+    CLOSE_CODE = "close_code"
+    """``frame_rejected``: the close code the connector sent (1009, 1007, 1002)."""
+    FRAME_BYTES = "frame_bytes"
+    """``frame_rejected``: the refused frame's size, where the WebSocket layer knew it."""
+    MAX_SIZE = "max_size"
+    """``frame_rejected``: the size limit the frame exceeded."""
+
+
+class FrameSource:
+    """Values of the ``source`` header: the body came over REST, not from the socket."""
+
+    REST_SNAPSHOT = "rest_snapshot"
+    REST_BASELINE = "rest_baseline"
+
+
+def members(closed_set: type) -> tuple[str, ...]:
+    """The values of a closed-set class of string constants (Stage, a Reason), in order.
+
+    Metrics preset a series per value and the consumers' guide lists them, so
+    both follow the class when a value is added.
+    """
+    return tuple(
+        value
+        for name, value in vars(closed_set).items()
+        if name.isupper() and isinstance(value, str)
+    )

@@ -7,11 +7,11 @@ an accidental log line shows ``**********``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
-from connector.settings import ConfigError, SecretRef
+from connector.settings import ConfigError, SecretRef, Settings
 
 
 def resolve_secret(ref: SecretRef, key: str, environ: Mapping[str, str]) -> SecretStr:
@@ -29,6 +29,33 @@ def resolve_secret(ref: SecretRef, key: str, environ: Mapping[str, str]) -> Secr
     if not value:
         raise ConfigError(f"{key}: secret file {ref.file} is empty")
     return SecretStr(value)
+
+
+def secret_refs(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, SecretRef]]:
+    """Every secret reference in use, with its configuration key; disabled sections skipped."""
+    if getattr(model, "enabled", True) is False:
+        return
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        key = f"{prefix}{name}"
+        items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+        for index, item in items:
+            where = key if index is None else f"{key}[{index}]"
+            if isinstance(item, SecretRef):
+                yield where, item
+            elif isinstance(item, BaseModel):
+                yield from secret_refs(item, f"{where}.")
+
+
+def unresolved_secrets(settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    """Why each secret reference cannot be read (all of them, not the first); empty when all can."""
+    problems = []
+    for key, ref in secret_refs(settings):
+        try:
+            resolve_secret(ref, key, environ)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def mask_account(account: str) -> str:

@@ -120,7 +120,7 @@ class TplusMarketDataTopics(_Model):
 class TplusMarketDataSettings(_Model):
     """Public T+ market data: depth diffs, finalized trades and klines."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="Bridge T+ market data.")
     base_url: str = Field(
         "http://localhost:8011",
         description="MDS base URL; REST keeps its path, WebSockets use the host only.",
@@ -129,9 +129,9 @@ class TplusMarketDataSettings(_Model):
         default_factory=lambda: ["1"],
         description="Asset ids (canonical string form) whose depth and klines are bridged.",
     )
-    depth: bool = True
-    trades: bool = True
-    klines: bool = True
+    depth: bool = Field(True, description="Bridge the order-book depth stream.")
+    trades: bool = Field(True, description="Bridge finalized trades.")
+    klines: bool = Field(True, description="Bridge klines (candles).")
     kline_interval: str | None = Field(
         None, description="Bucket width of the kline stream, carried on every kline record."
     )
@@ -243,7 +243,7 @@ class TplusOmsTopics(_Model):
 class TplusOmsSettings(_Model):
     """T+ account streams (OMS): order events and user trades, signed in per account."""
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="Bridge T+ account streams; needs accounts.")
     base_url: str = Field(
         "http://localhost:3032",
         description="OMS base URL; REST keeps its path, WebSockets use the host only.",
@@ -299,7 +299,9 @@ class TastytradeAuthSettings(_Model):
     as ``Bearer <token>``. A legacy session token travels as is.
     """
 
-    scheme: Literal["oauth", "session"] = "oauth"
+    scheme: Literal["oauth", "session"] = Field(
+        "oauth", description="oauth: Bearer access token; session: a legacy token sent raw."
+    )
     refresh_token: SecretRef | None = Field(None, description="OAuth refresh token (oauth).")
     client_secret: SecretRef | None = Field(None, description="OAuth client secret (oauth).")
     session_token: SecretRef | None = Field(None, description="Legacy session token (session).")
@@ -340,7 +342,9 @@ class TastytradeTopics(_Model):
 class TastytradeAccountStreamerSettings(_Model):
     """tastytrade Account Streamer: orders, positions, balances and the rest, per account."""
 
-    enabled: bool = False
+    enabled: bool = Field(
+        False, description="Bridge the tastytrade Account Streamer; needs accounts and auth."
+    )
     api_url: str = Field("https://api.tastyworks.com", description="REST API base URL.")
     streamer_url: str = Field(
         "wss://streamer.tastyworks.com", description="Account Streamer WebSocket URL."
@@ -419,18 +423,28 @@ class TastytradeSettings(_Model):
 class KafkaSettings(_Model):
     """Where records go and how the producer behaves."""
 
-    bootstrap_servers: str = Field("localhost:9092", min_length=1)
-    client_id: str = "connector"
-    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
-    linger_ms: int = Field(5, ge=0)
+    bootstrap_servers: str = Field(
+        "localhost:9092", min_length=1, description="Comma-separated host:port of brokers."
+    )
+    client_id: str = Field(
+        "connector", description="client.id prefix; the connector name is appended."
+    )
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        "lz4", description="Producer compression codec."
+    )
+    linger_ms: int = Field(5, ge=0, description="librdkafka linger.ms: batching delay.")
     create_topics: bool = Field(
         False, description="Create missing topics at start-up (clusters may forbid it)."
     )
     topic_partitions: int = Field(
         6, ge=1, description="Partitions of topics the connector creates."
     )
-    topic_replication: int = Field(3, ge=1)
-    dlq_topic: str = "connector.dlq"
+    topic_replication: int = Field(
+        3, ge=1, description="Replication factor of topics the connector creates."
+    )
+    dlq_topic: str = Field(
+        "connector.dlq", description="Dead-letter topic: frames that could not be published."
+    )
     delivery_timeout_ms: int = Field(
         0,
         ge=0,
@@ -454,6 +468,11 @@ class KafkaSettings(_Model):
         default_factory=dict,
         description="Extra librdkafka properties (SASL, TLS); values are treated as secrets.",
     )
+    startup_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Give up start-up (exit 1) when no broker answered for this long.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> KafkaSettings:
@@ -465,9 +484,11 @@ class KafkaSettings(_Model):
 class SchemaRegistrySettings(_Model):
     """The Confluent-compatible registry that holds the value schemas."""
 
-    url: str = "http://localhost:8081"
-    username: str | None = None
-    password: SecretStr | None = None
+    url: str = Field("http://localhost:8081", description="Registry base URL.")
+    username: str | None = Field(None, description="Basic-auth user, if the registry needs one.")
+    password: SecretStr | None = Field(
+        None, description="Basic-auth password (prefer CONNECTOR__SCHEMA_REGISTRY__PASSWORD)."
+    )
     auto_register: bool = Field(
         True, description="Register schemas at start-up; false only looks them up and pins ids."
     )
@@ -477,19 +498,33 @@ class SchemaRegistrySettings(_Model):
 class MetricsSettings(_Model):
     """The HTTP port serving /metrics, /healthz and /readyz."""
 
-    host: str = "0.0.0.0"
-    port: int = Field(9108, ge=0, le=65535)
+    host: str = Field("0.0.0.0", description="Address the operations port binds.")
+    port: int = Field(
+        9108, ge=0, le=65535, description="Port of /metrics, /healthz and /readyz (0: any free)."
+    )
 
 
 class LoggingSettings(_Model):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Least severe level logged."
+    )
     json_format: bool = Field(True, description="One JSON object per line on stderr.")
+    status_interval_s: float = Field(
+        60.0,
+        ge=0,
+        description="Log a status line (events/s per venue, DLQ, reconnects, ready) this "
+        "often; 0: never.",
+    )
 
 
 class Settings(_Model):
     """The whole connector: one process, the streams it bridges and where they go."""
 
-    name: str = Field("connector", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    name: str = Field(
+        "connector",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        description="One name per process; in DLQ headers and client.id.",
+    )
     kafka: KafkaSettings = KafkaSettings()
     schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
     metrics: MetricsSettings = MetricsSettings()
@@ -525,14 +560,22 @@ def _set_path(data: dict[str, Any], path: list[str], value: Any) -> None:
     node[path[-1]] = value
 
 
+def env_overrides(environ: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """Key path → name of each ``CONNECTOR__A__B`` variable, so errors can blame the variable."""
+    found = {}
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX):
+            path = tuple(p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p)
+            if path:
+                found[path] = name
+    return found
+
+
 def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     """Overlay ``CONNECTOR__A__B=value`` variables onto the loaded YAML tree."""
-    for name, raw in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX):
-            continue
-        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
-        if not path:
-            continue
+    for key, name in env_overrides(environ).items():
+        path = list(key)
+        raw = environ[name]
         if _expects_text(Settings, path):
             # Strings (passwords above all) are taken verbatim: YAML would turn
             # "0123" into 123 and cut "a #b" at the comment.
@@ -566,24 +609,42 @@ def _expects_text(model: type[BaseModel], path: list[str]) -> bool:
     return all(a in (str, SecretStr) for a in options)
 
 
-def _describe(error: ValidationError, origin: str) -> str:
-    lines = [f"invalid configuration in {origin}:"]
+def _blamed_variable(loc: tuple[str | int, ...], env: Mapping[tuple[str, ...], str]) -> str | None:
+    for path, name in env.items():
+        if tuple(str(p) for p in loc[: len(path)]) == path:
+            return name
+    return None
+
+
+def _describe(
+    error: ValidationError, origin: str, env: Mapping[tuple[str, ...], str] | None = None
+) -> str:
+    items = []
+    blamed = 0
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        if item["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key")
-        else:
-            # Never echo the rejected input: it may be a secret.
-            lines.append(f"  {key}: {item['msg']}")
-    return "\n".join(lines)
+        # Never echo the rejected input: it may be a secret.
+        problem = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        variable = _blamed_variable(item["loc"], env or {})
+        if variable is not None:
+            blamed += 1
+            problem += f" (set by environment variable {variable})"
+        items.append(f"  {key}: {problem}")
+    where = "the environment" if blamed == len(items) else origin
+    return "\n".join([f"invalid configuration in {where}:", *items])
 
 
-def parse_settings(data: Mapping[str, Any], origin: str = "configuration") -> Settings:
-    """Validate a plain mapping; raise ConfigError naming each bad key."""
+def parse_settings(
+    data: Mapping[str, Any],
+    origin: str = "configuration",
+    env: Mapping[tuple[str, ...], str] | None = None,
+) -> Settings:
+    """Validate a plain mapping; raise ConfigError naming each bad key (and the variable
+    that set it, when ``env`` maps key paths to environment variables)."""
     try:
         return Settings.model_validate(dict(data))
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, origin)) from None
+        raise ConfigError(_describe(exc, origin, env)) from None
 
 
 def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
@@ -605,4 +666,4 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of keys")
         data = loaded
-    return parse_settings(apply_env(data, environ), origin)
+    return parse_settings(apply_env(data, environ), origin, env_overrides(environ))

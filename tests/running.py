@@ -1,10 +1,14 @@
-"""A connector running in the test's event loop, as the end-to-end stacks start it."""
+"""A connector running in the test's event loop, as the end-to-end stacks start it,
+or as a separate ``connector run`` process read through its JSON log."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from connector.app import Connector, RuntimeInfo
 
@@ -31,3 +35,30 @@ def metric_value(connector: Connector, name: str, **labels: str) -> float:
     """A sample of the connector's registry; 0 when the series does not exist yet."""
     value = connector.registry.get_sample_value(name, labels)
     return 0.0 if value is None else value
+
+
+async def run_process(config: Path) -> asyncio.subprocess.Process:
+    """``connector run config`` as a child process; its log is on ``stderr``."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "connector",
+        "run",
+        str(config),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def log_until(proc: asyncio.subprocess.Process, message: str) -> list[dict[str, object]]:
+    """Read JSON log lines until one has ``msg == message``."""
+    assert proc.stderr is not None
+    seen: list[dict[str, object]] = []
+    async with asyncio.timeout(60):
+        while True:
+            line = await proc.stderr.readline()
+            assert line, f"process ended before logging {message!r}: {seen[-5:]}"
+            if line.startswith(b"{"):
+                seen.append(json.loads(line))
+                if seen[-1]["msg"] == message:
+                    return seen

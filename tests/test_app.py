@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -80,8 +81,16 @@ async def test_lookup_mode_refuses_unregistered_schemas_and_pins_registered_ones
     cluster: MockCluster, registry: RegistryServer
 ) -> None:
     settings = _settings(cluster, registry.url, schema_registry={"auto_register": False})
-    with pytest.raises(SchemaSetupError, match="would not find the schema of subject"):
-        await Connector(settings).run(asyncio.Event())
+    brief = settings.model_copy(
+        update={
+            "schema_registry": settings.schema_registry.model_copy(
+                update={"startup_timeout_s": 0.5}
+            )
+        }
+    )
+    with pytest.raises(StartupError, match="would not find the schema of subject") as refused:
+        await Connector(brief).run(asyncio.Event())
+    assert "schema_registry.startup_timeout_s" in str(refused.value)
 
     client = SchemaRegistryClient({"url": registry.url})
     expected = {
@@ -139,8 +148,125 @@ async def test_registry_outage_beyond_the_start_up_budget_fails_clearly(
     url = registry.start()
     registry.stop()
     settings = _settings(cluster, url, schema_registry={"startup_timeout_s": 0.5})
-    with pytest.raises(StartupError, match="unreachable for"):
+    with pytest.raises(StartupError) as failed:
         await Connector(settings).run(asyncio.Event())
+    message = str(failed.value)
+    assert f"schema registry at {url} not usable for 0.5 s" in message
+    assert "unreachable (ConnectError)" in message
+
+
+async def _started_after(
+    connector: Connector, seen: Callable[[str, Condition], bool]
+) -> tuple[asyncio.Event, asyncio.Task[int], asyncio.Future[RuntimeInfo]]:
+    """Start ``connector``; return once a health change satisfied ``seen``."""
+    loop = asyncio.get_running_loop()
+    matched = asyncio.Event()
+
+    def on_change(name: str, condition: Condition) -> None:
+        if seen(name, condition):
+            loop.call_soon_threadsafe(matched.set)
+
+    connector.health.add_listener(on_change)
+    stop = asyncio.Event()
+    started: asyncio.Future[RuntimeInfo] = loop.create_future()
+    task = asyncio.create_task(connector.run(stop, on_started=started.set_result))
+    await asyncio.wait_for(matched.wait(), timeout=20)
+    return stop, task, started
+
+
+async def test_pinned_mode_waits_for_schemas_registered_after_start_up(
+    cluster: MockCluster, registry: RegistryServer
+) -> None:
+    settings = _settings(cluster, registry.url, schema_registry={"auto_register": False})
+    connector = Connector(settings)
+    stop, task, started = await _started_after(
+        connector, lambda name, c: name == "schemas" and "error 40401" in c.detail
+    )
+    try:
+        assert registry.url in connector.health.snapshot()["schemas"].detail
+        assert not started.done()
+        for stream, topic in settings.topics().items():
+            registry.store.register(f"{topic}-value", catalog.schema_text(stream))
+        info = await asyncio.wait_for(started, timeout=20)
+        assert set(info.schema_ids) == set(settings.topics().values())
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, timeout=20) == 0
+
+
+async def test_a_registry_answering_5xx_while_it_starts_is_retried_and_named(
+    cluster: MockCluster, registry: RegistryServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Karapace answers registrations 500/50003 for about 9 s after it starts; more
+    # answers than the client retries by itself, so start-up has to retry.
+    registry.fail_next("POST", 6, 500, 50003, "Error while forwarding the request")
+    connector = Connector(_settings(cluster, registry.url))
+    stop, task, started = await _started_after(
+        connector, lambda name, c: name == "schemas" and "HTTP 500" in c.detail
+    )
+    try:
+        detail = connector.health.snapshot()["schemas"].detail
+        assert "unreachable" not in detail and "error 50003" in detail
+        info = await asyncio.wait_for(started, timeout=20)
+        assert set(info.schema_ids) == set(connector.settings.topics().values())
+        retries = [
+            r for r in caplog.records if r.getMessage() == "schema registry not usable; retrying"
+        ]
+        assert retries and all("HTTP 500" in str(getattr(r, "error", "")) for r in retries)
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, timeout=20) == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def test_kafka_unreachable_at_start_up_is_retried_then_fails_with_one_line(
+    registry: RegistryServer,
+) -> None:
+    closed = f"127.0.0.1:{_free_port()}"
+    metrics_port = _free_port()
+    settings = parse_settings(
+        {
+            "kafka": {"bootstrap_servers": closed, "startup_timeout_s": 3},
+            "schema_registry": {"url": registry.url},
+            "metrics": {"host": "127.0.0.1", "port": metrics_port},
+            "tplus": {"market_data": {"base_url": "http://127.0.0.1:9"}},
+        }
+    )
+    connector = Connector(settings)
+    details: list[str] = []
+    connector.health.add_listener(
+        lambda name, c: details.append(c.detail) if name == "kafka" else None
+    )
+    _, task, started = await _started_after(connector, lambda name, c: name == "kafka")
+    async with httpx.AsyncClient() as http:
+        ready = await http.get(f"http://127.0.0.1:{metrics_port}/readyz")
+    assert ready.status_code == 503
+    kafka = ready.json()["conditions"]["kafka"]
+    assert not kafka["ok"] and closed in kafka["detail"]
+    with pytest.raises(StartupError) as failed:
+        await asyncio.wait_for(task, timeout=20)
+    message = str(failed.value)
+    assert "\n" not in message and closed in message and "kafka.startup_timeout_s" in message
+    assert not started.done() and not connector.health.ready()
+    assert f"no broker at {closed} answered (_TRANSPORT)" in details
+
+
+async def test_a_taken_metrics_port_fails_start_up_naming_the_key(
+    cluster: MockCluster, registry: RegistryServer
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = _settings(cluster, registry.url, metrics={"port": port})
+        with pytest.raises(StartupError, match=f"127.0.0.1:{port} \\(metrics.port\\)"):
+            await Connector(settings).run(asyncio.Event())
 
 
 async def test_topic_creation_tolerates_a_cluster_that_cannot_create_topics(

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import re
 import signal
+import subprocess
 import sys
+from pathlib import Path
 
 import httpx
+import pytest
 
+from connector.dev import DevOptions, run_dev_async
 from tests.kafka_reader import TopicReader
 
 TOPICS = ["tplus.depth", "tplus.trades", "tplus.klines"]
@@ -28,7 +34,27 @@ async def _read_addresses(proc: asyncio.subprocess.Process) -> dict[str, str]:
     return found
 
 
-async def test_dev_runs_the_stack_and_other_processes_decode_every_topic() -> None:
+async def _status_line(proc: asyncio.subprocess.Process) -> str:
+    """The first status line that reports the connector ready."""
+    assert proc.stdout is not None
+    async with asyncio.timeout(60):
+        while True:
+            line = (await proc.stdout.readline()).decode()
+            assert line, "connector dev exited before printing a status line"
+            if line.startswith("[") and "] ready |" in line:
+                return line.strip()
+
+
+def _sourced(path: Path) -> dict[str, str]:
+    """The variables a shell gets from ``source path``."""
+    out = subprocess.run(
+        ["bash", "-c", f'source "{path}" && env -0'], capture_output=True, check=True
+    ).stdout.decode()
+    return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+
+
+async def test_dev_runs_the_stack_and_other_processes_decode_every_topic(tmp_path: Path) -> None:
+    env_file = tmp_path / "dev.env"
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -40,11 +66,15 @@ async def test_dev_runs_the_stack_and_other_processes_decode_every_topic() -> No
         "0.3",
         "--duration",
         "120",
+        "--env-file",
+        str(env_file),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         env = await _read_addresses(proc)
+        sourced = _sourced(env_file)
+        assert {name: sourced[name] for name in env} == env
         assert {*TOPICS, *OMS_TOPICS, "connector.dlq"} <= set(env["TOPICS"].split(","))
         assert env["TPLUS_OMS_URL"].startswith("http://127.0.0.1:")
         reader = TopicReader(
@@ -105,8 +135,45 @@ async def test_dev_runs_the_stack_and_other_processes_decode_every_topic() -> No
         assert 'connector_dlq_records_total{reason="missing_field",stage="validate"' in body
         assert "connector_sequence_gaps_total{" in body
         assert 'connector_records_delivered_total{topic="tplus.depth"}' in body
+        status = await _status_line(proc)
+        assert re.search(r"events tastytrade=[\d.]+/s tplus=[\d.]+/s \| delivered=\d+", status)
+        assert re.search(r"dlq=[1-9]\d* reconnects=\d+ queued=\d+$", status), status
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(proc.wait(), timeout=60)
     assert code == 0
+    assert not env_file.exists()  # its addresses died with the stack
+
+
+class _Watched(io.StringIO):
+    """Output that sets ``seen`` once ``needle`` has been written."""
+
+    def __init__(self, needle: str) -> None:
+        super().__init__()
+        self.needle = needle
+        self.seen = asyncio.Event()
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if self.needle in self.getvalue():
+            self.seen.set()
+        return written
+
+
+async def test_an_env_file_that_cannot_be_written_falls_back_to_the_full_command(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = _Watched("try: connector tail")
+    stop = asyncio.Event()
+    unwritable = tmp_path / "no such folder" / "dev.env"
+    options = DevOptions(duration_s=None, assets=["1"], metrics_port=0, env_file=unwritable)
+    task = asyncio.create_task(run_dev_async(options, stop, out))
+    try:
+        await asyncio.wait_for(out.seen.wait(), timeout=60)
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, timeout=60) == 0
+    hint = next(line for line in out.getvalue().splitlines() if line.startswith("try:"))
+    assert "--bootstrap 127.0.0.1:" in hint and "--registry http://127.0.0.1:" in hint
+    assert any(r.getMessage() == "env file not written" for r in caplog.records)

@@ -28,9 +28,10 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "bench": ANYTHING,
     "cli": frozenset(
         {"app", "dev", "tail", "governance.cli", "ops.log_format", "ops.process_policy"}
+        | {"ops.progress", "governance.config_example", "__version__"}
         | {"delivery.serde"}
     ),
-    "tail": frozenset(),
+    "tail": frozenset({"delivery.serde"}),
     # shared types
     "settings": frozenset(),
     "secrets": frozenset(),
@@ -39,8 +40,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # packages
     "venues": frozenset(),
     "ops": frozenset(),
-    "delivery": frozenset({"ops", "venues.errors"}),
-    "governance": frozenset({"delivery.serde"}),
+    "delivery": frozenset({"ops", "venues.errors", "sources.backoff"}),
+    "governance": frozenset({"delivery.serde", "venues"}),
     "sources": frozenset({"ops", "venues"}),
     "embedded": frozenset({"governance.compat"}),
     "simulators": frozenset({"ops.wire_log"}),

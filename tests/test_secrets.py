@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.secrets import mask_account, resolve_secret
+from connector.secrets import mask_account, resolve_secret, secret_refs, unresolved_secrets
 from connector.settings import ConfigError, SecretRef, parse_settings
 
 
@@ -44,3 +44,33 @@ def test_a_secret_ref_needs_exactly_one_source() -> None:
 @pytest.mark.parametrize(("account", "masked"), [("5WT00001", "…0001"), ("abcd", "…"), ("", "…")])
 def test_mask_account_keeps_only_the_last_four(account: str, masked: str) -> None:
     assert mask_account(account) == masked
+
+
+def test_every_secret_reference_in_use_is_found_and_checked(tmp_path: Path) -> None:
+    key = tmp_path / "key"
+    key.write_text("00" * 32)
+    settings = parse_settings(
+        {
+            "tplus": {
+                "oms": {
+                    "enabled": True,
+                    "accounts": [
+                        {"name": "a", "private_key": {"file": str(key)}},
+                        {"name": "b", "private_key": {"env": "KEY_B"}},
+                    ],
+                }
+            },
+            "tastytrade": {
+                # Disabled: its references are not needed, so not listed.
+                "account_streamer": {"auth": {"refresh_token": {"env": "NEVER"}}}
+            },
+        }
+    )
+    assert [k for k, _ in secret_refs(settings)] == [
+        "tplus.oms.accounts[0].private_key",
+        "tplus.oms.accounts[1].private_key",
+    ]
+    assert unresolved_secrets(settings, {"KEY_B": "x"}) == []
+    assert unresolved_secrets(settings, {}) == [
+        "tplus.oms.accounts[1].private_key: environment variable KEY_B is not set or empty"
+    ]

@@ -13,7 +13,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "connector.example
 
 def test_the_example_config_is_valid() -> None:
     settings = load_settings(EXAMPLE, {})
-    assert settings.tplus.market_data.assets == ["1", "2"]
+    assert settings.tplus.market_data.assets == ["1"]
     assert settings.topics() == {
         "tplus.depth": "tplus.depth",
         "tplus.trades": "tplus.trades",
@@ -48,6 +48,26 @@ def test_unknown_environment_key_is_named() -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(None, {"CONNECTOR__KAFKA__BOOTSTRAP": "x"})
     assert "kafka.bootstrap: unknown key" in str(info.value)
+
+
+def test_errors_from_a_variable_blame_the_variable_and_others_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("metrics:\n  prot: 1\n")
+    env = {"CONNECTOR__KAFKA__LINGER_MS": "soon", "CONNECTOR__KAFKA__BOOTSTRAP": "x"}
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env)
+    lines = str(info.value).splitlines()
+    assert lines[0] == f"invalid configuration in {path}:"
+    assert "  metrics.prot: unknown key" in lines
+    assert (
+        "  kafka.bootstrap: unknown key (set by environment variable CONNECTOR__KAFKA__BOOTSTRAP)"
+        in lines
+    )
+    linger = [line for line in lines if line.startswith("  kafka.linger_ms:")]
+    assert linger and linger[0].endswith(
+        "(set by environment variable CONNECTOR__KAFKA__LINGER_MS)"
+    )
+    assert "soon" not in str(info.value)
 
 
 def test_bad_values_are_named_without_echoing_them() -> None:

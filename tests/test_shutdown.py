@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import socket
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
 from connector.simulators.tplus_market import TplusMarketSimulator
 from tests.kafka_reader import TopicReader
+from tests.running import log_until, run_process
 
 TOPICS = ["tplus.depth", "tplus.trades", "tplus.klines", "connector.dlq"]
 
@@ -74,41 +73,15 @@ def _config(tmp_path: Path, peers: Peers, grace_s: float, port: int = 0) -> Path
     return path
 
 
-async def _start(config: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "connector",
-        "run",
-        str(config),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-async def _log_until(proc: asyncio.subprocess.Process, message: str) -> list[dict[str, object]]:
-    """Read JSON log lines until one has ``msg == message``."""
-    assert proc.stderr is not None
-    seen: list[dict[str, object]] = []
-    async with asyncio.timeout(60):
-        while True:
-            line = await proc.stderr.readline()
-            assert line, f"process ended before logging {message!r}: {seen[-5:]}"
-            if line.startswith(b"{"):
-                seen.append(json.loads(line))
-                if seen[-1]["msg"] == message:
-                    return seen
-
-
 async def test_sigterm_flushes_and_exits_zero(tmp_path: Path, peers: Peers) -> None:
-    proc = await _start(_config(tmp_path, peers, grace_s=10))
+    proc = await run_process(_config(tmp_path, peers, grace_s=10))
     reader = TopicReader(peers.cluster.bootstrap_servers, peers.registry_url, ["tplus.trades"])
     try:
         await asyncio.to_thread(reader.poll_until, lambda rs: len(rs["tplus.trades"]) >= 5)
     finally:
         reader.close()
     proc.send_signal(signal.SIGTERM)
-    logs = await _log_until(proc, "stopped")
+    logs = await log_until(proc, "stopped")
     assert await asyncio.wait_for(proc.wait(), timeout=30) == 0
     assert logs[-1]["unflushed_records"] == 0
     assert any(entry["msg"] == "stopping: flushing the producer" for entry in logs)
@@ -118,7 +91,7 @@ async def test_records_that_cannot_be_flushed_are_counted_and_exit_is_still_zero
     tmp_path: Path, peers: Peers
 ) -> None:
     port = _free_port()
-    proc = await _start(_config(tmp_path, peers, grace_s=1, port=port))
+    proc = await run_process(_config(tmp_path, peers, grace_s=1, port=port))
     reader = TopicReader(peers.cluster.bootstrap_servers, peers.registry_url, ["tplus.trades"])
     try:
         await asyncio.to_thread(reader.poll_until, lambda rs: len(rs["tplus.trades"]) >= 5)
@@ -132,7 +105,7 @@ async def test_records_that_cannot_be_flushed_are_counted_and_exit_is_still_zero
         await asyncio.sleep(0.05)
     assert await _queued(port) > 0
     proc.send_signal(signal.SIGTERM)
-    logs = await _log_until(proc, "stopped")
+    logs = await log_until(proc, "stopped")
     assert await asyncio.wait_for(proc.wait(), timeout=30) == 0
     unflushed = logs[-1]["unflushed_records"]
     assert isinstance(unflushed, int) and unflushed > 0, logs[-12:]

@@ -178,7 +178,7 @@ async def run_connector(spec: VariantSpec) -> dict[str, Any]:
     out["undelivered"] = left
     discarded = connector.registry.get_sample_value(
         "connector_events_discarded_total",
-        {"venue": "tplus", "stream": "depth", "reason": "backpressure"},
+        {"venue": "tplus", "stream": "tplus.depth", "reason": "backpressure"},
     )
     out["shed"] = int(discarded or 0)
     return out

@@ -9,11 +9,12 @@ flowing through a registry outage.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import fastavro
@@ -50,7 +51,19 @@ class SchemaSetupError(Exception):
 
 
 class RegistryUnavailable(Exception):
-    """The registry could not be reached; worth retrying."""
+    """The registry could not be reached or answered a transient error; worth retrying.
+
+    The message says which: "unreachable" only when no HTTP answer came back.
+    """
+
+
+class SchemaNotRegisteredYet(RegistryUnavailable):
+    """A lookup (pinned mode) found no such subject or schema: retried at start-up.
+
+    A registry answers lookups 40401 for a moment after it starts (Karapace does,
+    while it reads its schemas topic), and a deploy pipeline may register the
+    schemas while the connector starts; only a lasting 404 is an error.
+    """
 
 
 def registry_client(settings: SchemaRegistrySettings) -> SchemaRegistryClient:
@@ -96,17 +109,17 @@ def pin_schemas(
         except SchemaRegistryError as exc:
             _raise_retryable(exc)
             action = "register" if auto_register else "find"
-            hint = ""
-            if not auto_register and exc.error_code in (_SUBJECT_NOT_FOUND, _SCHEMA_NOT_FOUND):
-                hint = (
-                    " (this version of the schema is not registered; register it first with"
-                    " `connector schemas register`, or run with schema_registry.auto_register:"
-                    " true)"
-                )
-            raise SchemaSetupError(
+            message = (
                 f"schema registry would not {action} the schema of subject {subject!r}: "
-                f"HTTP {exc.http_status_code}, error {exc.error_code}: {exc.error_message}{hint}"
-            ) from None
+                f"HTTP {exc.http_status_code}, error {exc.error_code}: {exc.error_message}"
+            )
+            if not auto_register and exc.error_code in (_SUBJECT_NOT_FOUND, _SCHEMA_NOT_FOUND):
+                raise SchemaNotRegisteredYet(
+                    f"{message} (this version of the schema is not registered; register it"
+                    " first with `connector schemas register`, or run with"
+                    " schema_registry.auto_register: true)"
+                ) from None
+            raise SchemaSetupError(message) from None
         log.info("schema pinned", extra={"subject": subject, "schema_id": ids[topic]})
     return ids
 
@@ -116,7 +129,7 @@ def registered_versions(client: SchemaRegistryClient, subject: str) -> list[tupl
 
     An unknown subject has no versions. Blocking (HTTP).
     """
-    try:
+    with registry_errors(f"list the versions of subject {subject!r}"):
         try:
             numbers = client.get_versions(subject)
         except SchemaRegistryError as exc:
@@ -131,19 +144,53 @@ def registered_versions(client: SchemaRegistryClient, subject: str) -> list[tupl
                 raise SchemaSetupError(f"registry returned no schema for {subject!r} v{number}")
             found.append((int(number), int(registered.schema_id), text))
         return found
+
+
+@contextlib.contextmanager
+def registry_errors(action: str) -> Iterator[None]:
+    """Turn the client's transport and HTTP errors into RegistryUnavailable or SchemaSetupError.
+
+    ``action`` completes "schema registry would not ..." in the message.
+    """
+    try:
+        yield
     except _UNREACHABLE as exc:
         raise RegistryUnavailable(f"schema registry unreachable ({type(exc).__name__})") from None
     except SchemaRegistryError as exc:
         _raise_retryable(exc)
         raise SchemaSetupError(
-            f"schema registry would not list the versions of subject {subject!r}: "
-            f"HTTP {exc.http_status_code}, error {exc.error_code}: {exc.error_message}"
+            f"schema registry would not {action}: HTTP {exc.http_status_code}, "
+            f"error {exc.error_code}: {exc.error_message}"
         ) from None
+
+
+def compatibility_level(client: SchemaRegistryClient, subject: str) -> tuple[str, str]:
+    """The level the registry enforces on ``subject`` and where it is set: subject or global.
+
+    This is the level ``register`` will be judged by, whatever a caller would prefer.
+    Blocking (HTTP).
+    """
+    with registry_errors(f"tell the compatibility level of subject {subject!r}"):
+        try:
+            return client.get_compatibility(subject).upper(), "subject"
+        except SchemaRegistryError as exc:
+            if exc.http_status_code != 404:  # 40408: no subject-level setting
+                raise
+        return client.get_compatibility().upper(), "global"
+
+
+def probe_registry(client: SchemaRegistryClient) -> None:
+    """Ask for the subject list, so a wrong URL fails first and plainly. Blocking (HTTP)."""
+    with registry_errors("list its subjects"):
+        client.get_subjects()
 
 
 def _raise_retryable(exc: SchemaRegistryError) -> None:
     if exc.http_status_code in (408, 429) or exc.http_status_code >= 500:
-        raise RegistryUnavailable(f"schema registry answered HTTP {exc.http_status_code}") from None
+        raise RegistryUnavailable(
+            f"schema registry answered HTTP {exc.http_status_code}, "
+            f"error {exc.error_code}: {exc.error_message}"
+        ) from None
 
 
 class AvroEncoder:

@@ -35,9 +35,10 @@ from typing import Any, Protocol
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from connector.ops.health import Health
-from connector.ops.metrics import Metrics, TopicInstruments
+from connector.ops.log_throttle import RateLimitedLog, Throttle
+from connector.ops.metrics import Metrics, TopicInstruments, preset
 from connector.pipeline import Waiting, settle
-from connector.records import DeadLetter, Record, Stage
+from connector.records import DeadLetter, DeadLetterHeader, OptionalHeader, Record, Stage
 from connector.venues.errors import Reason
 
 log = logging.getLogger(__name__)
@@ -155,11 +156,14 @@ def producer_config(
 def producer_factory(conf: Mapping[str, Any]) -> ProducerFactory:
     """A factory the sink calls with its error callback to build (and rebuild) the producer."""
 
+    # librdkafka's own log lines go through logging, in the same format as ours,
+    # throttled: an outage logs a line per connection attempt.
+    librdkafka_log = RateLimitedLog(logging.getLogger("librdkafka"))
+
     def build(on_error: Callable[[KafkaError], None]) -> ProducerLike:
         full = dict(conf)
         full["error_cb"] = on_error
-        # librdkafka's own log lines go through logging, in the same format as ours.
-        full["logger"] = logging.getLogger("librdkafka")
+        full["logger"] = librdkafka_log
         producer: ProducerLike = Producer(full)
         return producer
 
@@ -198,6 +202,11 @@ class KafkaSink:
             for stream, topic in config.topics.items()
             if stream in encoders
         }
+        # A record the brokers refuse is dead-lettered under its stream's name, the DLQ
+        # metrics' and headers' vocabulary, not its topic's.
+        self._streams = {topic: stream for stream, topic in config.topics.items()}
+        metrics.topic(config.dlq_topic)
+        preset(metrics.producer_rebuilds, *((KafkaError(c).name(),) for c in _PRODUCER_FATAL))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._space = asyncio.Event()
         self._stop = threading.Event()
@@ -211,6 +220,7 @@ class KafkaSink:
         self._congested_at = int(config.queue_max_messages * config.congestion_watermark)
         self._ack_observer: AckObserver | None = None
         self._kafka_ok = False
+        self._error_throttle = Throttle()
         metrics.oldest_undelivered.set_function(self.oldest_undelivered_s)
         metrics.producer_queue.set_function(lambda: float(self.pending))
         metrics.producer_queue_capacity.set(config.queue_max_messages)
@@ -225,6 +235,14 @@ class KafkaSink:
         self._kafka_health(False, "connecting")
         await asyncio.to_thread(self._producer.list_topics, None, metadata_timeout_s)
         self._kafka_health(True, "")
+
+    def probe(self, timeout_s: float) -> None:
+        """Ask the brokers for metadata (blocking, before ``start``); raise if none answers."""
+        try:
+            self._producer.list_topics(None, timeout_s)
+        finally:
+            # Nothing polls before start(): serve the log lines and errors the attempt queued.
+            self._producer.poll(0)
 
     async def close(self, timeout_s: float) -> int:
         """Flush within ``timeout_s``; return how many records were left undelivered.
@@ -363,17 +381,17 @@ class KafkaSink:
         """Send a frame that cannot be a record to the DLQ with headers saying why."""
         raw = letter.raw
         headers: Headers = [
-            ("connector", self._config.connector_name.encode()),
-            ("stream", letter.stream.encode()),
-            ("stage", letter.stage.encode()),
-            ("reason", letter.reason.encode()),
-            ("detail", letter.detail.encode()),
-            ("received_ns", str(letter.received_ns).encode()),
+            (DeadLetterHeader.CONNECTOR, self._config.connector_name.encode()),
+            (DeadLetterHeader.STREAM, letter.stream.encode()),
+            (DeadLetterHeader.STAGE, letter.stage.encode()),
+            (DeadLetterHeader.REASON, letter.reason.encode()),
+            (DeadLetterHeader.DETAIL, letter.detail.encode()),
+            (DeadLetterHeader.RECEIVED_NS, str(letter.received_ns).encode()),
             *((k, v.encode()) for k, v in letter.extra_headers),
         ]
         if len(raw) > self._config.dlq_max_bytes:
             # Larger than the brokers accept: keep the head and say so.
-            headers.append(("truncated_from_bytes", str(len(raw)).encode()))
+            headers.append((OptionalHeader.TRUNCATED_FROM_BYTES, str(len(raw)).encode()))
             raw = raw[: self._config.dlq_max_bytes]
         self._metrics.dlq_records.labels(letter.stream, letter.stage, letter.reason).inc()
         key = letter.key.encode() if letter.key is not None else letter.stream.encode()
@@ -497,7 +515,12 @@ class KafkaSink:
             self._kafka_health(False, "all brokers down")
         if err.fatal() and self._loop is not None and not self._closing:
             self._loop.call_soon_threadsafe(self._schedule_rebuild, self._generation, err.name())
-        log.warning("kafka client error", extra={"error": err.name()})
+        suppressed = self._error_throttle.admit(err.code())
+        if suppressed is not None:
+            extra: dict[str, object] = {"error": err.name()}
+            if suppressed:
+                extra["suppressed"] = suppressed
+            log.warning("kafka client error", extra=extra)
 
     def _on_delivery(
         self, ident: int, generation: int, err: KafkaError | None, msg: Message
@@ -555,9 +578,9 @@ class KafkaSink:
                 extra={"topic": entry.topic, "error": error},
             )
             letter = DeadLetter(
-                entry.topic,
-                "deliver",
-                "delivery_failed",
+                self._streams.get(entry.topic, entry.topic),
+                Stage.DELIVER,
+                Reason.DELIVERY_FAILED,
                 f"the brokers refused the record {entry.attempts} times ({error})",
                 entry.value,
                 entry.received_ns,

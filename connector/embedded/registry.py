@@ -84,6 +84,33 @@ class _Request:
 _Handler = Callable[[SchemaStore, _Request], tuple[int, Any]]
 
 
+@dataclass(frozen=True)
+class _Fault:
+    method: str
+    status: int
+    error_code: int
+    message: str
+
+
+class _Faults:
+    """Error answers queued by tests, as a registry that is still starting gives them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queued: list[_Fault] = []
+
+    def add(self, fault: _Fault, count: int) -> None:
+        with self._lock:
+            self._queued.extend([fault] * count)
+
+    def take(self, method: str) -> _Fault | None:
+        with self._lock:
+            for i, fault in enumerate(self._queued):
+                if fault.method == method:
+                    return self._queued.pop(i)
+        return None
+
+
 def _schema_id(request: _Request) -> int:
     try:
         return int(request.params["id"])
@@ -325,9 +352,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
-        store = cast(_RegistryHTTPServer, self.server).store
+        server = cast(_RegistryHTTPServer, self.server)
+        store = server.store
         try:
             body = self._read_body()
+            fault = server.faults.take(method)
+            if fault is not None:
+                self._send(fault.status, {"error_code": fault.error_code, "message": fault.message})
+                return
             url = urlsplit(self.path)
             handler, params = _route(method, url.path.strip("/"))
             query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
@@ -375,8 +407,9 @@ class _RegistryHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True  # lets a restart rebind the port despite TIME_WAIT
 
-    def __init__(self, address: tuple[str, int], store: SchemaStore) -> None:
+    def __init__(self, address: tuple[str, int], store: SchemaStore, faults: _Faults) -> None:
         self.store = store
+        self.faults = faults
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _RequestHandler)
@@ -417,6 +450,7 @@ class RegistryServer:
         self._host = host
         self._port = port
         self._store = SchemaStore()
+        self._faults = _Faults()
         self._server: _RegistryHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lifecycle = threading.Lock()
@@ -434,6 +468,16 @@ class RegistryServer:
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"http://{host}:{self._port}"
 
+    def fail_next(
+        self, method: str, count: int, status: int, error_code: int, message: str = "injected"
+    ) -> None:
+        """Answer the next ``count`` requests of ``method`` (e.g. ``"POST"``) with this error.
+
+        How a real registry behaves while it starts: Karapace answers lookups 40401 for
+        a moment and registrations 500/50003 for seconds.
+        """
+        self._faults.add(_Fault(method.upper(), status, error_code, message), count)
+
     @property
     def running(self) -> bool:
         return self._server is not None
@@ -442,7 +486,7 @@ class RegistryServer:
         """Listen and serve in a background thread; returns :attr:`url`. Idempotent."""
         with self._lifecycle:
             if self._server is None:
-                server = _RegistryHTTPServer((self._host, self._port), self._store)
+                server = _RegistryHTTPServer((self._host, self._port), self._store, self._faults)
                 self._port = server.server_address[1]
                 thread = threading.Thread(
                     target=server.serve_forever,

@@ -11,16 +11,23 @@ Exit codes, meant for CI and deploy pipelines:
   folder outside a git work tree, or an unknown revision.
 - 3: the registry could not be reached or kept failing (transport errors, HTTP
   408, 429 or 5xx after the client's retries; retrying later may succeed), or it
-  would not let ``check`` read a subject's versions (e.g. HTTP 401).
+  would not let ``check`` read a subject's versions or level (e.g. HTTP 401).
+  The message names the registry URL and the HTTP status.
+
+``check --registry`` judges each subject at the level the registry enforces on it
+(its own, else the global one), as ``register`` will be judged; ``--level`` is
+the level of the git check.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +36,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from connector.delivery.serde import (
     RegistryUnavailable,
     SchemaSetupError,
+    compatibility_level,
     registered_versions,
     registry_client,
 )
@@ -51,6 +59,18 @@ _Check = Callable[[SchemaFile, str], list[Verdict]]
 
 class _UsageError(Exception):
     pass
+
+
+class _RegistryFailed(Exception):
+    """A registry error, with the registry's URL in front."""
+
+
+@contextmanager
+def _at(url: str) -> Iterator[None]:
+    try:
+        yield
+    except (RegistryUnavailable, SchemaSetupError) as exc:
+        raise _RegistryFailed(f"{url}: {exc}") from None
 
 
 def add_parser(sub: Any) -> None:
@@ -76,7 +96,8 @@ def add_parser(sub: Any) -> None:
         type=str.upper,
         choices=LEVELS,
         default="BACKWARD",
-        help="compatibility level to enforce (default: BACKWARD)",
+        help="compatibility level of the git check (default: BACKWARD); the registry check "
+        "applies the level the registry enforces on each subject",
     )
     check.add_argument(
         "--against-git",
@@ -117,7 +138,10 @@ def add_parser(sub: Any) -> None:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--schemas", type=Path, default=None, help="folder of .avsc files (default: schemas/)"
+        "--schemas",
+        type=Path,
+        default=None,
+        help="folder of .avsc files (default: ./schemas if it exists, else the installed ones)",
     )
     parser.add_argument(
         "--config",
@@ -139,14 +163,23 @@ def run(args: argparse.Namespace) -> int:
     except (_UsageError, ConfigError, GitError) as exc:
         print(f"connector schemas: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (RegistryUnavailable, SchemaSetupError) as exc:
+    except (_RegistryFailed, RegistryUnavailable, SchemaSetupError) as exc:
         print(f"connector schemas: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     raise AssertionError(args.schemas_command)
 
 
+#: The folder of a source checkout, preferred to the installed package's copy.
+LOCAL_SCHEMAS = Path("schemas")
+
+
 def _schemas_root(args: argparse.Namespace) -> Path:
-    root: Path = args.schemas if args.schemas is not None else catalog.schemas_dir()
+    if args.schemas is not None:
+        root: Path = args.schemas
+    elif LOCAL_SCHEMAS.is_dir():
+        root = LOCAL_SCHEMAS
+    else:
+        root = catalog.schemas_dir()
     if not root.is_dir():
         raise _UsageError(f"schema folder {root} does not exist")
     return root
@@ -182,9 +215,10 @@ def _check(args: argparse.Namespace) -> int:
         checks.append(lambda schema, text: [git_verdict(history, schema, text, level)])
     client = registry_client(registry) if registry is not None else None
     if client is not None:
-        checks.append(functools.partial(_against_registry, client, level))
+        checks.append(functools.partial(_against_registry, client))
     try:
-        passed = report(schemas, checks, level, sys.stdout)
+        with _at(registry.url) if registry is not None else nullcontext():
+            passed = report(schemas, checks, level, sys.stdout)
     finally:
         if client is not None:
             client.close()
@@ -193,12 +227,16 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK if passed and not missing else EXIT_FAILED
 
 
-def _against_registry(
-    client: SchemaRegistryClient, level: str, schema: SchemaFile, text: str
-) -> list[Verdict]:
-    """One verdict per subject written with the file (usually one)."""
+def _against_registry(client: SchemaRegistryClient, schema: SchemaFile, text: str) -> list[Verdict]:
+    """One verdict per subject written with the file (usually one), at the subject's level."""
     subjects = sorted({use.subject for use in schema.uses if use.subject is not None})
-    return [registry_verdict(registered_versions(client, s), s, text, level) for s in subjects]
+    verdicts = []
+    for subject in subjects:
+        level, where = compatibility_level(client, subject)
+        verdict = registry_verdict(registered_versions(client, subject), subject, text, level)
+        source = f"{verdict.source} (level {level}, {where} setting)"
+        verdicts.append(dataclasses.replace(verdict, source=source))
+    return verdicts
 
 
 def _register(args: argparse.Namespace) -> int:
@@ -212,7 +250,8 @@ def _register(args: argparse.Namespace) -> int:
     schemas = {topic: catalog.schema_text(stream, root) for stream, topic in topics.items()}
     client = registry_client(registry)
     try:
-        refused = register_all(client, schemas, sys.stdout, sys.stderr)
+        with _at(registry.url):
+            refused = register_all(client, schemas, sys.stdout, sys.stderr)
     finally:
         client.close()
     return EXIT_FAILED if refused else EXIT_OK

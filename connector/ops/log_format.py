@@ -59,7 +59,8 @@ def configure(level: str, json_format: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # The libraries are chatty at DEBUG about every frame; keep them at INFO.
-    for name in ("websockets", "httpx", "httpcore"):
+    for name in ("websockets", "httpx", "httpcore", "httpx2"):
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
     # httpx logs every request URL at INFO, and venue URLs carry account numbers.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    for name in ("httpx", "httpx2"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))

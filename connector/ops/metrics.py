@@ -4,22 +4,38 @@ All metrics live here so their names, labels and meanings can be read in one
 place (and are documented in the README). Labels take only bounded values:
 venue, stream, topic, configured asset ids, and closed sets of stage, reason
 and error names. Never an account, an order id or exception text.
+
+``stream`` is always the logical stream name (``tplus.user-trades``), the
+same on connection, lag, DLQ and baseline metrics, so they join; a socket
+that carries several streams has its own name (``tastytrade.streamer``).
+Labelled counters are preset to 0 for every label set known at wiring time
+(``preset``), so a first event is an increase Prometheus can see.
 """
 
 from __future__ import annotations
 
+import platform
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from threading import Lock
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Metric
+from confluent_kafka import libversion
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Metric,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-_LATENCY_BUCKETS = (
+_SUB_SECOND_BUCKETS = (
     0.0005,
     0.001,
     0.002,
@@ -31,11 +47,12 @@ _LATENCY_BUCKETS = (
     0.25,
     0.5,
     1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
 )
+EVENT_LAG_BUCKETS = (*_SUB_SECOND_BUCKETS, 2.0, 5.0, 10.0, 30.0, 60.0)
+"""Venue lag: 2 s and 5 s are bounds because the lag alert's thresholds sit on them."""
+DELIVERY_LATENCY_BUCKETS = (*_SUB_SECOND_BUCKETS, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+"""Receipt to acknowledgement: with ``message.timeout.ms=0`` a record waits out a broker
+outage, so the buckets reach ten minutes and a p99 is not capped at a short top bound."""
 
 
 class Tally:
@@ -154,6 +171,22 @@ class HotHistogram(_HotFamily[LatencyTally]):
         yield family
 
 
+class Labelled(Protocol):
+    """A labelled family: prometheus-client's or a _HotFamily."""
+
+    def labels(self, *values: str) -> object: ...
+
+
+def preset(family: Labelled, *label_sets: Sequence[str]) -> None:
+    """Create each child at 0 now, so its first event shows as an increase.
+
+    A series that first appears at 1 has no increase to see: ``increase()``
+    and ``rate()`` start counting from the first sample they have.
+    """
+    for values in label_sets:
+        family.labels(*values)
+
+
 class LastFrame:
     """When the last frame of one connection arrived (monotonic seconds); set per frame."""
 
@@ -217,9 +250,24 @@ class Metrics:
     """The connector's instruments; build one per process and pass it down."""
 
     def __init__(
-        self, registry: CollectorRegistry, clock: Callable[[], float] = time.monotonic
+        self,
+        registry: CollectorRegistry,
+        clock: Callable[[], float] = time.monotonic,
+        version: str = "unknown",
     ) -> None:
+        # prometheus-client's switch is process-wide: a `_created` series per counter child
+        # doubles the series count and no rule reads it.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        self.build_info = Gauge(
+            "connector_build_info",
+            "Always 1; the labels say which build runs.",
+            ["version", "python", "librdkafka"],
+            registry=registry,
+        )
+        self.build_info.labels(version, platform.python_version(), libversion()[0]).set(1)
         conn = ["venue", "stream", "subscription"]
         self.frames_received = HotCounter(
             "connector_frames_received",
@@ -297,14 +345,14 @@ class Metrics:
             "connector_event_lag_seconds",
             "Receive time minus the venue's event time.",
             ["stream"],
-            buckets=_LATENCY_BUCKETS,
+            buckets=EVENT_LAG_BUCKETS,
             registry=registry,
         )
         self.delivery_latency = HotHistogram(
             "connector_delivery_latency_seconds",
             "Time from receiving a frame to the broker acknowledging its record.",
             ["topic"],
-            buckets=_LATENCY_BUCKETS,
+            buckets=DELIVERY_LATENCY_BUCKETS,
             registry=registry,
         )
         self.producer_queue = Gauge(
@@ -323,6 +371,7 @@ class Metrics:
             ["operation"],
             registry=registry,
         )
+        preset(self.registry_errors, ["startup"])
         self.signin_failures = Counter(
             "connector_signin_failures",
             "Failed venue sign-ins or token refreshes, by reason.",

@@ -32,10 +32,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
-from connector.ops.log_limit import LogLimiter
+from connector.ops.log_throttle import Throttle
 from connector.ops.metrics import Metrics
 from connector.pipeline import Publisher
-from connector.records import Stage
+from connector.records import OptionalHeader, Stage
 from connector.sources.ws_session import FrameHandler, FrameRejection
 from connector.venues.errors import FrameError, Reason
 
@@ -87,20 +87,21 @@ class Containment:
         stream: str,
         subscription: str,
         metrics: Metrics,
-        limiter: LogLimiter | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         self._venue = venue
         self._stream = stream
         self._subscription = subscription
         self._metrics = metrics
-        self._limiter = limiter if limiter is not None else LogLimiter()
+        # A few lines a minute per exception type; every one is counted.
+        self._throttle = throttle if throttle is not None else Throttle(window_s=60.0, burst=5)
 
     def internal_error(self, exc: Exception, what: str = "frame") -> FrameError:
         """The FrameError a bug on ``what`` is dead-lettered with; counts and logs it."""
         name = type(exc).__name__
         stage = stage_of(exc)
         self._metrics.internal_errors.labels(self._venue, self._stream, stage, name).inc()
-        suppressed = self._limiter.allow(name)
+        suppressed = self._throttle.admit(name)
         if suppressed is not None:
             log.error(
                 "unexpected error handling a venue %s; it is dead-lettered and the stream goes on",
@@ -196,7 +197,7 @@ class FrameBoundary:
         error = exc if isinstance(exc, FrameError) else self._containment.internal_error(exc)
         extra: tuple[tuple[str, str], ...] = ()
         if error.reason == Reason.INTERNAL_ERROR:
-            extra = (("error", type(exc).__name__),)
+            extra = ((OptionalHeader.ERROR, type(exc).__name__),)
         # Told before the dead letter is awaited: the loss is announced before any later frame.
         if self._on_lost is not None:
             self._on_lost(self._destination.key, DEAD_LETTERED)
@@ -214,12 +215,12 @@ class FrameBoundary:
         detail = (
             f"the WebSocket layer refused a frame ({rejection.cause}, close code {rejection.code})"
         )
-        headers = [("close_code", str(rejection.code))]
+        headers = [(OptionalHeader.CLOSE_CODE, str(rejection.code))]
         if rejection.size is not None:
             detail += f", {rejection.size} bytes"
-            headers.append(("frame_bytes", str(rejection.size)))
+            headers.append((OptionalHeader.FRAME_BYTES, str(rejection.size)))
         if rejection.limit is not None:
-            headers.append(("max_size", str(rejection.limit)))
+            headers.append((OptionalHeader.MAX_SIZE, str(rejection.limit)))
         await self._publisher.reject(
             self._destination.stream,
             FrameError(Reason.FRAME_REJECTED, detail, Stage.DECODE),

@@ -78,11 +78,14 @@ class SourceContext:
         handler: FrameHandler,
         settings: WebSocketSettings,
         *,
-        dlq_stream: str | None = None,
         on_lost: LossHandler | None = None,
     ) -> FrameBoundary:
-        """``handler`` behind the size limit and the containment boundary, as sessions run it."""
-        stream = dlq_stream or f"{endpoint.venue}.{endpoint.stream}"
+        """``handler`` behind the size limit and the containment boundary, as sessions run it.
+
+        Its dead letters name the endpoint's stream (the logical stream, or a
+        multiplexed socket's own name) and are keyed by its subscription.
+        """
+        stream = endpoint.stream
         return FrameBoundary(
             handler,
             self.containment(endpoint.venue, endpoint.stream, endpoint.subscription),

@@ -24,9 +24,9 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 import httpx
 
-from connector.ops.metrics import Metrics
-from connector.pipeline import Publisher
-from connector.records import Record
+from connector.ops.metrics import Metrics, preset
+from connector.pipeline import Publisher, preset_dead_letters
+from connector.records import FrameSource, OptionalHeader, Record, members
 from connector.secrets import mask_account
 from connector.settings import TastytradeAccountStreamerSettings
 from connector.sources.backoff import Backoff
@@ -49,6 +49,7 @@ from connector.venues.tastytrade.streamer import (
     AccountStreamer,
     Phase,
     Rejected,
+    ReplaceReason,
     Step,
     StreamerConfig,
 )
@@ -58,7 +59,8 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
-STREAM = "account"
+STREAM = notifications.STREAMER
+"""The socket's ``stream`` label: it carries every stream, and its own frames' DLQ name."""
 SUBSCRIPTION = "streamer"
 
 
@@ -141,7 +143,7 @@ class BaselineFetcher:
         answers = [r for r in results if not isinstance(r, BaseException)]
         records: list[Record] = []
         rejected: list[Rejected] = []
-        headers = (("source", "rest_baseline"),)
+        headers = ((OptionalHeader.SOURCE, FrameSource.REST_BASELINE),)
         for request, (body, received_ns) in zip(self._requests, answers, strict=True):
             stream = request.type.stream
             try:
@@ -301,7 +303,7 @@ class AccountStreamHandler:
         exc = task.exception()
         assert exc is not None
         name = task.get_name().removeprefix("tastytrade-")
-        self._metrics.task_restarts.labels(VENUE, name, type(exc).__name__).inc()
+        self._metrics.task_restarts.labels(VENUE, STREAM, type(exc).__name__).inc()
         log.error(
             "tastytrade %s task ended; replacing the socket to restart it",
             name,
@@ -390,9 +392,7 @@ class AccountStreamHandler:
                 continue
             except BaselineFailed as exc:
                 for error in exc.errors:
-                    self._metrics.baseline_failures.labels(
-                        VENUE, _short(error.stream), error.reason
-                    ).inc()
+                    self._metrics.baseline_failures.labels(VENUE, error.stream, error.reason).inc()
                 if any(error.reason == BaselineFailure.AUTH for error in exc.errors):
                     self._tokens.rejected()
                     self._metrics.signin_failures.labels(VENUE, SigninReason.REST_REJECTED).inc()
@@ -406,25 +406,20 @@ class AccountStreamHandler:
                     return
                 for r in rejected:
                     self._metrics.baseline_failures.labels(
-                        VENUE, _short(r.stream), BaselineFailure.BAD_RESPONSE
+                        VENUE, r.stream, BaselineFailure.BAD_RESPONSE
                     ).inc()
                     await self._publisher.reject(
                         r.stream, r.error, r.raw, r.received_ns, key=r.key, extra_headers=r.headers
                     )
                 await self._apply(self._core.baseline(records))
             for record in records:
-                self._metrics.baseline_records.labels(VENUE, _short(record.stream)).inc()
+                self._metrics.baseline_records.labels(VENUE, record.stream).inc()
             self._retry.reset()
             log.info(
                 "tastytrade baseline published",
                 extra={"venue": VENUE, "accounts": self._masked, "records": len(records)},
             )
             return
-
-
-def _short(stream: str) -> str:
-    """The ``stream`` metric label: ``tastytrade.positions`` → ``positions``."""
-    return stream.removeprefix("tastytrade.")
 
 
 def streamer_config(section: TastytradeAccountStreamerSettings) -> StreamerConfig:
@@ -473,7 +468,7 @@ def build(section: TastytradeAccountStreamerSettings, ctx: SourceContext) -> lis
     # Built here rather than by ctx.session: the first frame may be a refused
     # connect, so only the handler can tell when the connection is healthy.
     endpoint = Endpoint(VENUE, STREAM, SUBSCRIPTION, section.streamer_url)
-    boundary = ctx.boundary(endpoint, handler, section.websocket, dlq_stream=notifications.STREAMER)
+    boundary = ctx.boundary(endpoint, handler, section.websocket)
     session = WebSocketSession(
         endpoint,
         boundary,
@@ -486,4 +481,11 @@ def build(section: TastytradeAccountStreamerSettings, ctx: SourceContext) -> lis
         on_frame_rejected=boundary.on_frame_rejected,
     )
     handler.attach(session)
+    metrics = ctx.metrics
+    preset(metrics.reconnects, *((VENUE, STREAM, SUBSCRIPTION, r) for r in members(ReplaceReason)))
+    preset(metrics.signin_failures, *((VENUE, r) for r in members(SigninReason)))
+    preset_dead_letters(metrics, [STREAM])
+    for stream in dict.fromkeys(r.type.stream for r in baseline_requests("", "USD")):
+        preset(metrics.baseline_records, (VENUE, stream))
+        preset(metrics.baseline_failures, *((VENUE, stream, r) for r in members(BaselineFailure)))
     return [session]

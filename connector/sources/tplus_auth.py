@@ -121,7 +121,7 @@ class AccountAuth:
 
     @property
     def labels(self) -> tuple[str, str, str]:
-        return VENUE, "auth", self.name
+        return VENUE, f"{VENUE}.auth", self.name  # serves both account streams
 
     async def run(self) -> None:
         """Keep a valid token, renewing it before expiry; runs until cancelled."""

@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 
-from connector.ops.metrics import Metrics
+from connector.ops.metrics import Metrics, preset
 from connector.pipeline import Publisher, settle
-from connector.records import Record
+from connector.records import FrameSource, OptionalHeader, Record, members
 from connector.settings import TplusMarketDataSettings
 from connector.sources.backoff import Backoff
 from connector.sources.containment import Containment, where
@@ -31,14 +31,27 @@ from connector.venues import json_numbers
 from connector.venues.errors import FrameError
 from connector.venues.tplus import market_data as md
 from connector.venues.tplus import urls
-from connector.venues.tplus.book_sync import BookSync, GapReason, SyncOutput
-from connector.venues.tplus.market_data import BookLevels
+from connector.venues.tplus.book_sync import BookSync, GapReason, ResyncReason, SyncOutput
+from connector.venues.tplus.market_data import (
+    DEPTH_STREAM,
+    KLINES_STREAM,
+    TRADES_STREAM,
+    BookLevels,
+)
 
 log = logging.getLogger(__name__)
 
 VENUE = "tplus"
 
 SnapshotFetcher = Callable[[str], Awaitable[bytes]]
+
+
+class DiscardReason:
+    """Why depth events were not published (the ``reason`` of ``connector_events_discarded``)."""
+
+    STALE_SEQUENCE = "stale_sequence"
+    BACKPRESSURE = "backpressure"
+    BUFFER_OVERFLOW = "buffer_overflow"
 
 
 class SnapshotError(Exception):
@@ -88,11 +101,18 @@ class DepthHandler:
     ) -> None:
         self._asset = asset
         self._containment = (
-            containment if containment is not None else Containment(VENUE, "depth", asset, metrics)
+            containment
+            if containment is not None
+            else Containment(VENUE, DEPTH_STREAM, asset, metrics)
         )
         self._loss_tasks: set[asyncio.Task[None]] = set()
         self._shed = shed
         self._sync = sync
+        subscription = (VENUE, md.DEPTH_STREAM, asset)
+        preset(metrics.sequence_gaps, subscription)
+        preset(metrics.snapshot_failures, (VENUE, asset))
+        preset(metrics.resyncs, *((VENUE, asset, r) for r in members(ResyncReason)))
+        preset(metrics.discarded, *((VENUE, md.DEPTH_STREAM, r) for r in members(DiscardReason)))
         self._publisher = publisher
         self._fetch = fetch_snapshot
         self._metrics = metrics
@@ -180,16 +200,19 @@ class DepthHandler:
     def _emit(self, out: SyncOutput, *, in_snapshot_loop: bool = False) -> Awaitable[None] | None:
         """Account for a step and hand its records over; the gate is open."""
         if out.gaps:
-            self._metrics.sequence_gaps.labels(VENUE, "depth", self._asset).inc(out.gaps)
+            self._metrics.sequence_gaps.labels(VENUE, md.DEPTH_STREAM, self._asset).inc(out.gaps)
             log.warning(
                 "depth sequence gap; resyncing from a snapshot", extra={"subscription": self._asset}
             )
+        discarded = self._metrics.discarded
         if out.stale_dropped:
-            self._metrics.discarded.labels(VENUE, "depth", "stale_sequence").inc(out.stale_dropped)
+            discarded.labels(VENUE, md.DEPTH_STREAM, DiscardReason.STALE_SEQUENCE).inc(
+                out.stale_dropped
+            )
         if out.shed:
-            self._metrics.discarded.labels(VENUE, "depth", "backpressure").inc(out.shed)
+            discarded.labels(VENUE, md.DEPTH_STREAM, DiscardReason.BACKPRESSURE).inc(out.shed)
         if out.buffer_dropped:
-            self._metrics.discarded.labels(VENUE, "depth", "buffer_overflow").inc(
+            discarded.labels(VENUE, md.DEPTH_STREAM, DiscardReason.BUFFER_OVERFLOW).inc(
                 out.buffer_dropped
             )
         waiting = self._publisher.submit_all(out.records) if out.records else None
@@ -210,7 +233,7 @@ class DepthHandler:
             return
         exc = task.exception()
         assert exc is not None
-        self._metrics.task_restarts.labels(VENUE, "depth_snapshot", type(exc).__name__).inc()
+        self._metrics.task_restarts.labels(VENUE, DEPTH_STREAM, type(exc).__name__).inc()
         log.error(
             "depth snapshot loop ended; restarting it",
             extra={"subscription": self._asset, "error": type(exc).__name__, "where": where(exc)},
@@ -243,7 +266,7 @@ class DepthHandler:
                     body,
                     self._clock_ns(),
                     key=self._asset,
-                    extra_headers=(("source", "rest_snapshot"),),
+                    extra_headers=((OptionalHeader.SOURCE, FrameSource.REST_SNAPSHOT),),
                 )
                 continue
             received_ns = self._clock_ns()
@@ -340,11 +363,11 @@ def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
                 retry=new_retry(ctx.child_rng()),
                 shed=md.depth_overflow == "shed",
                 clock_ns=ctx.clock_ns,
-                containment=ctx.containment(VENUE, "depth", asset),
+                containment=ctx.containment(VENUE, DEPTH_STREAM, asset),
             )
             services.append(
                 ctx.session(
-                    endpoint("depth", asset, urls.depth_path(asset)),
+                    endpoint(DEPTH_STREAM, asset, urls.depth_path(asset)),
                     handler,
                     md.websocket_for("depth"),
                     on_lost=handler.diff_lost,
@@ -353,7 +376,7 @@ def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
         if md.klines:
             services.append(
                 ctx.session(
-                    endpoint("klines", asset, urls.klines_path(asset)),
+                    endpoint(KLINES_STREAM, asset, urls.klines_path(asset)),
                     KlinesHandler(asset, md.kline_interval, ctx.publisher),
                     md.websocket_for("klines"),
                 )
@@ -361,7 +384,7 @@ def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
     if md.trades:
         services.append(
             ctx.session(
-                endpoint("trades", "all", urls.TRADES_PATH),
+                endpoint(TRADES_STREAM, "all", urls.TRADES_PATH),
                 TradesHandler(ctx.publisher),
                 md.websocket_for("trades"),
             )

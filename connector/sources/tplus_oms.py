@@ -25,9 +25,9 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from connector.ops.metrics import Metrics
+from connector.ops.metrics import Metrics, preset
 from connector.pipeline import Publisher
-from connector.records import Record
+from connector.records import FrameSource, OptionalHeader, Record, members
 from connector.secrets import mask_account, resolve_secret
 from connector.settings import ConfigError, TplusOmsBaselineSettings, TplusOmsSettings
 from connector.sources.backoff import Backoff
@@ -38,6 +38,7 @@ from connector.sources.tplus_auth import (
     AccountAuth,
     SessionCredentials,
     SignInError,
+    SigninReason,
     soonest_expiry_s,
 )
 from connector.sources.ws_session import Endpoint
@@ -50,9 +51,9 @@ from connector.venues.tplus import user_trades as ut
 
 log = logging.getLogger(__name__)
 
-ORDERS = "orders"
-USER_TRADES = "user_trades"
-"""Stream labels of the two account sockets (metrics and health)."""
+ORDERS = od.ORDERS_STREAM
+USER_TRADES = ut.USER_TRADES_STREAM
+"""Stream labels of the two account sockets (metrics and health): the streams' names."""
 
 
 class BaselineFailure:
@@ -154,7 +155,7 @@ class BaselineFetcher:
             return BaselineFailure.BAD_RESPONSE
 
 
-_FROM_REST = (("source", "REST_BASELINE"),)
+_FROM_REST = ((OptionalHeader.SOURCE, FrameSource.REST_BASELINE),)
 """DLQ header telling a rejected baseline entry from a rejected frame."""
 
 
@@ -314,6 +315,8 @@ def _fetcher(
     b = oms.baseline
     template = b.open_orders_path if stream == ORDERS else b.user_trades_path
     url = urls.rest_url(oms.base_url, template.replace("{account}", auth.account))
+    preset(ctx.metrics.baseline_records, (VENUE, stream))
+    preset(ctx.metrics.baseline_failures, *((VENUE, stream, r) for r in members(BaselineFailure)))
     return BaselineFetcher(
         auth, url, stream, b, ctx.metrics, retry=new_retry(ctx), clock_ns=ctx.clock_ns
     )
@@ -385,5 +388,6 @@ def build(oms: TplusOmsSettings, ctx: SourceContext) -> list[Service]:
                 )
             )
     clock_ns = ctx.clock_ns
+    preset(ctx.metrics.signin_failures, *((VENUE, r) for r in members(SigninReason)))
     ctx.metrics.token_expiry.labels(VENUE).set_function(lambda: soonest_expiry_s(auths, clock_ns))
     return services

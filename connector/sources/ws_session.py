@@ -25,8 +25,9 @@ from websockets.exceptions import (
 )
 
 from connector.ops.health import Health
-from connector.ops.metrics import Metrics
+from connector.ops.metrics import Metrics, preset
 from connector.ops.wire_log import wire_logger
+from connector.records import members
 from connector.settings import WebSocketSettings
 from connector.sources.backoff import Backoff
 
@@ -124,6 +125,7 @@ class Endpoint:
 
     venue: str
     stream: str
+    """The logical stream's name (``tplus.depth``), the ``stream`` label of every metric."""
     subscription: str
     url: str
     origin: str | None = None
@@ -176,7 +178,8 @@ class WebSocketSession:
         self._last_frame = metrics.last_message.slot(*labels)
         self._up = metrics.connection_state.labels(*labels)
         self._up.set(0)
-        self._health_name = f"{endpoint.venue}.{endpoint.stream}.{endpoint.subscription}"
+        preset(metrics.reconnects, *((*labels, r) for r in members(CloseReason)))
+        self._health_name = f"{endpoint.stream}.{endpoint.subscription}"
         self._health.set(self._health_name, False, "not connected yet")
 
     @property

@@ -33,6 +33,7 @@ class Reason:
     TOO_LARGE = "too_large"
     ENCODE_FAILED = "encode_failed"
     BAD_KEY = "bad_key"
+    DELIVERY_FAILED = "delivery_failed"
     INTERNAL_ERROR = "internal_error"
     """A bug, not a bad frame: code raised something other than a FrameError."""
     FRAME_REJECTED = "frame_rejected"

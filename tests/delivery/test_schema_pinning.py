@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from connector.app import Connector, RuntimeInfo
+from connector.app import Connector, RuntimeInfo, StartupError
 from connector.cli import main
-from connector.delivery.serde import AvroEncoder, SchemaSetupError, pin_schemas, subject_for
+from connector.delivery.serde import AvroEncoder, pin_schemas, subject_for
 from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
 from connector.governance import catalog
@@ -51,11 +51,15 @@ def requests(caplog: pytest.LogCaptureFixture) -> Iterator[list[tuple[str, str]]
     logging.getLogger("connector.embedded.registry").removeHandler(handler)
 
 
-def _settings(bootstrap: str, registry_url: str) -> Settings:
+def _settings(bootstrap: str, registry_url: str, startup_timeout_s: float = 60.0) -> Settings:
     return parse_settings(
         {
             "kafka": {"bootstrap_servers": bootstrap},
-            "schema_registry": {"url": registry_url, "auto_register": False},
+            "schema_registry": {
+                "url": registry_url,
+                "auto_register": False,
+                "startup_timeout_s": startup_timeout_s,
+            },
             "metrics": {"host": "127.0.0.1", "port": 0},
             "tplus": {"market_data": {"base_url": "http://127.0.0.1:9", "assets": ["1"]}},
         }
@@ -140,8 +144,9 @@ async def test_start_up_refuses_a_schema_the_registry_holds_another_version_of(
             registry.store.register(subject_for(topic), catalog.schema_text(stream))
     before = {s: registry.store.versions(s) for s in registry.store.subjects()}
 
-    connector = Connector(_settings("127.0.0.1:9", registry.url))
-    with pytest.raises(SchemaSetupError) as refused:
+    # Pinned mode retries a lookup that finds nothing until the start-up budget is spent.
+    connector = Connector(_settings("127.0.0.1:9", registry.url, startup_timeout_s=0.5))
+    with pytest.raises(StartupError) as refused:
         await connector.run(asyncio.Event())
     message = str(refused.value)
     assert f"would not find the schema of subject {subject!r}" in message

@@ -18,6 +18,8 @@ ALERTS = DEPLOY / "prometheus" / "alerts.yaml"
 ALERT_TESTS = DEPLOY / "prometheus" / "alerts.test.yaml"
 PROMETHEUS_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
 DASHBOARD = DEPLOY / "grafana" / "connector.json"
+INHIBIT = DEPLOY / "alertmanager" / "alertmanager.yaml"
+RUNBOOK = ROOT / "docs" / "runbook.md"
 COMPOSE = DEPLOY / "compose.yaml"
 
 # Grafana's built-in and dashboard variables, replaced by values Prometheus accepts.
@@ -25,7 +27,8 @@ _DASHBOARD_SUBSTITUTIONS = {
     "$__rate_interval": "1m",
     "$__interval": "30s",
     "$__range": "1h",
-    "$instance": ".*",
+    "$namespace": ".*",
+    "$connector": ".*",
 }
 
 
@@ -61,6 +64,13 @@ def dashboard_exprs() -> dict[str, str]:
                 expr = expr.replace(variable, value)
             out[f"{panel['title']} / {target['refId']}"] = expr
     return out
+
+
+def runbook_sections() -> dict[str, str]:
+    """docs/runbook.md's ``## Heading`` sections: heading → its text."""
+    text = RUNBOOK.read_text(encoding="utf-8")
+    parts = re.split(r"^## (.+)$", text, flags=re.MULTILINE)
+    return {heading.strip(): body for heading, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
 def alert_exprs() -> dict[str, str]:

@@ -97,3 +97,19 @@ def series_names(types: dict[str, str]) -> dict[str, str]:
         else:
             out[family] = kind
     return out
+
+
+def output_labels(expr: str, target_labels: set[str]) -> set[str]:
+    """The labels an alert expression's series carry.
+
+    An expression that aggregates keeps its first ``by (...)`` grouping (less
+    ``le``, which histogram_quantile consumes); ``absent()`` keeps its equality
+    matchers; anything else keeps the scrape target's labels.
+    """
+    text = " ".join(expr.split())
+    if text.startswith("absent("):
+        return set(re.findall(r'(\w+)\s*=\s*"', text))
+    grouping = re.search(r"\bby\s*\(([^)]*)\)", text)
+    if grouping is None:
+        return set(target_labels)
+    return {label.strip() for label in grouping.group(1).split(",")} - {"le"}

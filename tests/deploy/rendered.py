@@ -9,7 +9,7 @@ from typing import Any
 import helm_python
 import yaml
 
-from tests.deploy.artefacts import CHART
+from tests.deploy.artefacts import ALERTS, CHART
 
 RELEASE = "md"
 NAMESPACE = "trading"
@@ -64,3 +64,21 @@ def container(deployment: dict[str, Any]) -> dict[str, Any]:
     containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
     assert [c["name"] for c in containers] == ["connector"]
     return containers[0]
+
+
+PRESENCE_GROUP = "connector.presence"
+
+
+def assert_carries_the_deploy_alerts(rule: dict[str, Any]) -> None:
+    """A PrometheusRule holds deploy/prometheus/alerts.yaml's groups verbatim, then the chart's."""
+    deploy = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))
+    groups = rule["spec"]["groups"]
+    assert groups[:-1] == deploy["groups"]
+    assert groups[-1]["name"] == PRESENCE_GROUP
+
+
+def presence_rules(rendered: Rendered) -> list[dict[str, Any]]:
+    """The chart's ConnectorAbsent rules, one per deployed connector."""
+    [rule] = rendered.kind("PrometheusRule")
+    rules: list[dict[str, Any]] = rule["spec"]["groups"][-1]["rules"]
+    return rules

@@ -18,6 +18,7 @@ from tests.deploy.rendered import (
     NAMESPACE,
     VALUES_FILES,
     Rendered,
+    assert_carries_the_deploy_alerts,
     container,
     load_values,
     render,
@@ -381,7 +382,7 @@ def test_prometheus_rule_carries_the_deploy_alerts_verbatim(chart: helm_python.C
     linked = CHART / "files" / "alerts.yaml"
     assert linked.is_symlink() and linked.resolve() == ALERTS.resolve()
     [rule] = render(chart, _values("secured-values.yaml")).kind("PrometheusRule")
-    assert rule["spec"] == yaml.safe_load(ALERTS.read_text(encoding="utf-8"))
+    assert_carries_the_deploy_alerts(rule)
 
 
 def test_dashboard_configmap_carries_the_deploy_dashboard(chart: helm_python.Chart) -> None:
@@ -415,5 +416,5 @@ def test_packaged_chart_carries_the_linked_files(tmp_path: Path) -> None:
     finally:
         packaged.close()
     [rule] = rendered.kind("PrometheusRule")
-    assert rule["spec"] == yaml.safe_load(ALERTS.read_text(encoding="utf-8"))
+    assert_carries_the_deploy_alerts(rule)
     assert len(rendered.deployments()) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -13,15 +14,18 @@ from prometheus_client import CollectorRegistry, generate_latest
 from connector.ops.metrics import Metrics
 from tests.deploy.artefacts import (
     alert_exprs,
+    alert_rules,
     dashboard,
     dashboard_exprs,
     dashboard_panels,
     leftover_variables,
+    runbook_sections,
 )
 from tests.deploy.promql import counter_arguments, exposition_types, metric_names, series_names
 
 # Written by Prometheus for every target, not by the connector.
 SCRAPE_SERIES = {"up"}
+FILTER = 'namespace=~"$namespace", connector=~"$connector"'
 
 
 def _declared() -> dict[str, str]:
@@ -38,7 +42,7 @@ def test_dashboard_is_well_formed() -> None:
     ids = Counter(p["id"] for p in panels)
     assert all(n == 1 for n in ids.values()), "panel ids repeat"
     variables = {v["name"] for v in board["templating"]["list"]}
-    assert variables == {"datasource", "instance"}
+    assert variables == {"datasource", "namespace", "connector", "runbook"}
     for panel in panels:
         if panel["type"] == "row":
             continue
@@ -48,6 +52,62 @@ def test_dashboard_is_well_formed() -> None:
         assert len(refs) == len(set(refs))
         grid = panel["gridPos"]
         assert grid["x"] + grid["w"] <= 24
+
+
+def test_every_query_filters_by_namespace_and_connector() -> None:
+    """Pick a namespace and a connector, not a pod IP: every query follows both variables."""
+    for panel in dashboard_panels():
+        for target in panel.get("targets", []):
+            assert FILTER in target["expr"], f"{panel['title']} / {target['refId']}"
+            assert "$instance" not in target["expr"]
+
+
+def test_alert_annotations_follow_the_variables() -> None:
+    [annotation] = dashboard()["annotations"]["list"]
+    assert annotation["enable"] is True
+    assert annotation["expr"].startswith("ALERTS{") and FILTER in annotation["expr"]
+    assert 'alertstate="firing"' in annotation["expr"]
+
+
+def test_every_alert_has_a_panel_linking_its_runbook_section() -> None:
+    board = dashboard()
+    assert any(link["url"] == "${runbook}" for link in board["links"])
+    [runbook] = [v for v in board["templating"]["list"] if v["name"] == "runbook"]
+    assert runbook["query"] == "docs/runbook.md"
+    linked = {
+        link["url"].removeprefix("${runbook}#")
+        for panel in dashboard_panels()
+        for link in panel.get("links", [])
+    }
+    sections = {name.lower() for name in runbook_sections()}
+    assert linked <= sections, sorted(linked - sections)
+    for rule in alert_rules():
+        if rule["alert"] == "ConnectorTargetsMissing":
+            continue  # nothing to chart: there is no connector to scrape
+        assert rule["alert"].lower() in linked, rule["alert"]
+
+
+def test_legends_stay_short() -> None:
+    """Series aggregate to at most two labels, never per pod, instance or subscription."""
+    for panel in dashboard_panels():
+        for target in panel.get("targets", []):
+            legend = target.get("legendFormat", "")
+            labels = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", legend))
+            assert len(labels) <= 2, f"{panel['title']}: {legend}"
+            assert not labels & {"instance", "pod", "subscription"}, panel["title"]
+            grouping = re.findall(r"\bby \(([^)]*)\)", target["expr"])
+            for labels_text in grouping:
+                kept = {label.strip() for label in labels_text.split(",")} - {"le"}
+                assert len(kept) <= 2, f"{panel['title']}: by ({labels_text})"
+            if "histogram_quantile(0.99" in target["expr"]:
+                assert target["expr"].startswith("topk("), panel["title"]
+
+
+def test_stat_panels_set_their_decimals() -> None:
+    stats = [p for p in dashboard_panels() if p["type"] == "stat"]
+    assert stats
+    for panel in stats:
+        assert panel["fieldConfig"]["defaults"]["decimals"] == 0, panel["title"]
 
 
 def test_dashboard_charts_what_on_call_needs() -> None:

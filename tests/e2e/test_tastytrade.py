@@ -282,12 +282,11 @@ async def test_every_event_and_baseline_arrives_keyed_and_in_order_per_account(
     for answer_type in ("AccountBalance", "CurrentPosition", "Order", "ComplexOrder"):
         stream = n.TYPES[answer_type].stream
         served = sum(len(s.items) for s in sim.served if s.type == answer_type)
-        short = stream.removeprefix("tastytrade.")
         assert (
-            _metric(stack, "connector_baseline_records_total", venue="tastytrade", stream=short)
+            _metric(stack, "connector_baseline_records_total", venue="tastytrade", stream=stream)
             == served
         )
-    labels = {"venue": "tastytrade", "stream": "account", "subscription": "streamer"}
+    labels = {"venue": "tastytrade", "stream": "tastytrade.streamer", "subscription": "streamer"}
     assert _metric(stack, "connector_reconnects_total", reason="closed_error", **labels) == 1
     assert _metric(stack, "connector_reconnects_total", reason="heartbeat_timeout", **labels) == 0
     assert _metric(stack, "connector_connection_up", **labels) == 1

@@ -217,13 +217,21 @@ async def test_every_event_arrives_once_in_order_and_books_rebuild_exactly(stack
     # Metrics count exactly the injected faults.
     assert (
         _metric(
-            stack, "connector_sequence_gaps_total", venue="tplus", stream="depth", subscription="1"
+            stack,
+            "connector_sequence_gaps_total",
+            venue="tplus",
+            stream="tplus.depth",
+            subscription="1",
         )
         == 1
     )
     assert (
         _metric(
-            stack, "connector_sequence_gaps_total", venue="tplus", stream="depth", subscription="2"
+            stack,
+            "connector_sequence_gaps_total",
+            venue="tplus",
+            stream="tplus.depth",
+            subscription="2",
         )
         == 0
     )
@@ -237,7 +245,11 @@ async def test_every_event_arrives_once_in_order_and_books_rebuild_exactly(stack
         )
         == 2
     )
-    for stream, subs in (("depth", ASSETS), ("klines", ASSETS), ("trades", ["all"])):
+    for stream, subs in (
+        ("tplus.depth", ASSETS),
+        ("tplus.klines", ASSETS),
+        ("tplus.trades", ["all"]),
+    ):
         for sub in subs:
             labels = {"venue": "tplus", "stream": stream, "subscription": sub}
             assert (

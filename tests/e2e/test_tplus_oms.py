@@ -243,16 +243,16 @@ async def test_every_account_event_arrives_keyed_and_in_order_across_faults(stac
     baseline_orders = sum(r.value["source"] == "REST_BASELINE" for r in records[ORDERS])
     baseline_trades = sum(r.value["source"] == "REST_BASELINE" for r in records[TRADES])
     assert (
-        stack.metric("connector_baseline_records_total", venue="tplus", stream="orders")
+        stack.metric("connector_baseline_records_total", venue="tplus", stream="tplus.orders")
         == baseline_orders
     )
     assert (
-        stack.metric("connector_baseline_records_total", venue="tplus", stream="user_trades")
+        stack.metric("connector_baseline_records_total", venue="tplus", stream="tplus.user-trades")
         == baseline_trades
     )
     assert 3000 < stack.metric("connector_token_expiry_seconds", venue="tplus") <= 3600
     for index in range(2):
-        for stream in ("orders", "user_trades"):
+        for stream in ("tplus.orders", "tplus.user-trades"):
             labels = {"venue": "tplus", "stream": stream, "subscription": f"dev-{index}"}
             assert stack.metric("connector_reconnects_total", reason="closed_error", **labels) == 2
             assert (

@@ -62,7 +62,7 @@ async def test_sixty_seconds_without_brokers(fault_report: list[Row]) -> None:
             shed = stack.metric(
                 "connector_events_discarded_total",
                 venue="tplus",
-                stream="depth",
+                stream="tplus.depth",
                 reason="backpressure",
             )
             sent_during = len(stack.sim.emitted.trades) - sent_before

@@ -167,7 +167,7 @@ async def venue_silent_socket(stack: Stack, reader: TopicReader) -> None:
         stack.metric(
             "connector_reconnects_total",
             venue="tplus",
-            stream="trades",
+            stream="tplus.trades",
             subscription="all",
             reason="silent",
         )

@@ -189,14 +189,16 @@ def test_check_against_a_registry(
     args = ["schemas", "check", "--no-git", "--registry", registry.url]
     assert main(args) == EXIT_FAILED
     out = capsys.readouterr().out
-    assert f"registry {subject}: INCOMPATIBLE: BACKWARD with version 1 (id 1)" in out
+    at_global = "(level BACKWARD, global setting)"
+    assert f"registry {subject} {at_global}: INCOMPATIBLE: BACKWARD with version 1 (id 1)" in out
     assert "'Trade.trade_id'" in out and "reader type: long not compatible" in out
-    assert f"registry {subject_for('tplus.depth')}: nothing to compare" in out
+    assert f"registry {subject_for('tplus.depth')} {at_global}: nothing to compare" in out
 
     registry.store.set_compatibility("NONE", subject)
     registry.store.register(subject, catalog.schema_text("tplus.trades"))
     assert main(args) == EXIT_OK
-    assert f"registry {subject}: unchanged: registered as version 2 (id 2)" in (
+    at_subject = "(level NONE, subject setting)"
+    assert f"registry {subject} {at_subject}: unchanged: registered as version 2 (id 2)" in (
         capsys.readouterr().out
     )
 
@@ -212,7 +214,7 @@ def test_check_uses_the_topic_names_of_a_configuration(
     registry.store.register("prod.trades-value", json.dumps(trade(trade_id={"type": "string"})))
     assert main(["schemas", "check", "--no-git", "--config", str(config)]) == EXIT_FAILED
     out = capsys.readouterr().out
-    assert "registry prod.trades-value: INCOMPATIBLE" in out
+    assert "registry prod.trades-value (level BACKWARD, global setting): INCOMPATIBLE" in out
     assert "tplus/Trade.avsc (tplus.trades → prod.trades)" in out
 
 
@@ -223,7 +225,65 @@ def test_check_exits_3_when_the_registry_is_unreachable(
     url = registry.url
     registry.stop()
     assert main(["schemas", "check", "--no-git", "--registry", url]) == EXIT_UNAVAILABLE
-    assert "schema registry unreachable" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{url}: schema registry unreachable (ConnectError)" in err
+
+
+def test_check_applies_the_level_the_registry_enforces_on_the_subject(
+    registry: RegistryServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Registered: Trade with one more field and no default. Dropping it is BACKWARD
+    # compatible (a new reader ignores it) but not FORWARD (an old reader needs it).
+    subject = subject_for("tplus.trades")
+    registry.store.register(subject, json.dumps(trade(venue={"type": "string"})))
+    args = ["schemas", "check", "--no-git", "--registry", registry.url]
+    assert main(args) == EXIT_OK
+    assert f"registry {subject} (level BACKWARD, global setting): compatible" in (
+        capsys.readouterr().out
+    )
+    registry.store.set_compatibility("FORWARD", subject)
+    assert main(args) == EXIT_FAILED
+    out = capsys.readouterr().out
+    assert f"registry {subject} (level FORWARD, subject setting): INCOMPATIBLE: FORWARD" in out
+    # ... and the registry agrees: register is refused.
+    assert main(["schemas", "register", "--registry", registry.url]) == EXIT_FAILED
+    assert "409" in capsys.readouterr().err
+
+    registry.store.delete_compatibility(subject)
+    registry.store.set_compatibility("FORWARD")
+    assert main(args) == EXIT_FAILED
+    assert f"registry {subject} (level FORWARD, global setting): INCOMPATIBLE" in (
+        capsys.readouterr().out
+    )
+
+
+def test_a_registry_error_names_the_url_and_the_status_not_unreachable(
+    registry: RegistryServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # More 500s than the client retries by itself.
+    registry.fail_next("GET", 1000, 500, 50001, "Error in the backend data store")
+    args = ["schemas", "check", "--no-git", "--registry", registry.url]
+    assert main(args) == EXIT_UNAVAILABLE
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unreachable" not in err
+    assert err.startswith(f"connector schemas: {registry.url}: schema registry answered HTTP 500")
+    assert "error 50001" in err
+
+
+def test_schemas_default_to_the_folder_of_the_working_directory(
+    registry: RegistryServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shutil.copytree(catalog.schemas_dir(), tmp_path / "schemas")
+    (tmp_path / "schemas" / TRADE).write_text("{not avro", encoding="utf-8")
+    args = ["schemas", "check", "--no-git", "--registry", registry.url]
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == EXIT_FAILED
+    assert "INVALID" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path / "schemas")  # no ./schemas here: the installed ones
+    assert main(args) == EXIT_OK
 
 
 # -- register -----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -212,12 +213,21 @@ def test_a_new_topic_appears_with_placeholder_examples_when_regenerated() -> Non
         {"name": "baseline", "type": "boolean", "default": False, "doc": "From the REST baseline."},
     )
     doc = TopicDoc(
-        "v.balances", "v.balances", "v/Balance.avsc", schema, (example_value(schema),), False
+        "v.balances",
+        "v.balances",
+        "v/Balance.avsc",
+        schema,
+        (example_value(schema),),
+        False,
+        publishes_baseline=True,
     )
     guide = render([doc], "print('hi')\n", "dlq")
     assert "### `v.balances`" in guide
     row = "| [`v.balances`](#vbalances) | `account`, as a UTF-8 string | `x.R` |"
     assert f"{row} `baseline` = `true` |" in guide
+    # The same schema on a stream that never gets a baseline documents no marker.
+    quiet = render([replace(doc, publishes_baseline=False)], "print('hi')\n", "dlq")
+    assert f"{row} none |" in quiet and "- baseline records:" not in quiet
     assert "placeholder values derived from the schema" in guide
     assert "| `v.balances` | `baseline` = `true` | From the REST baseline. |" in guide
     assert "Rebuilding an order book" not in guide  # no depth topic, no depth section

@@ -7,7 +7,7 @@ from collections.abc import Awaitable
 
 import pytest
 
-from connector.ops.log_limit import LogLimiter
+from connector.ops.log_throttle import Throttle
 from connector.ops.metrics import Metrics
 from connector.pipeline import Publisher
 from connector.sources.containment import (
@@ -59,7 +59,9 @@ class Buggy:
 def _boundary(
     metrics: Metrics, sink: RecordingSink, lost: list[tuple[str, str]] | None = None
 ) -> FrameBoundary:
-    containment = Containment("tplus", "depth", "1", metrics, LogLimiter(burst=2, window_s=3600.0))
+    containment = Containment(
+        "tplus", "tplus.depth", "1", metrics, Throttle(window_s=3600.0, burst=2)
+    )
     return FrameBoundary(
         Buggy(),
         containment,
@@ -100,7 +102,7 @@ async def test_a_bug_becomes_a_dead_letter_naming_its_type_and_the_stream_goes_o
             metrics,
             "connector_internal_errors_total",
             venue="tplus",
-            stream="depth",
+            stream="tplus.depth",
             stage="parse",
             error="TypeError",
         )
@@ -118,14 +120,14 @@ async def test_a_bug_repeated_at_frame_rate_is_counted_every_time_and_logged_a_f
             await handle_frame(boundary, "parse", index)
     assert len(sink.dead) == 50
     assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 2
-    labels = {"venue": "tplus", "stream": "depth", "stage": "parse", "error": "TypeError"}
+    labels = {"venue": "tplus", "stream": "tplus.depth", "stage": "parse", "error": "TypeError"}
     assert sample(metrics, "connector_internal_errors_total", **labels) == 50
 
 
 def test_call_turns_a_bug_on_a_rest_answer_into_a_frame_error_and_lets_frame_errors_through(
     metrics: Metrics,
 ) -> None:
-    containment = Containment("tplus", "depth", "1", metrics)
+    containment = Containment("tplus", "tplus.depth", "1", metrics)
     with pytest.raises(FrameError) as caught:
         containment.call(json_numbers.json_text, object())
     assert (caught.value.reason, caught.value.stage) == ("internal_error", "parse")

@@ -44,7 +44,7 @@ async def test_oversized_frames_go_to_the_dlq_whole_and_the_book_hears_of_it() -
         )
         inner = Inner()
         boundary = ctx.boundary(
-            Endpoint("tplus", "depth", "1", "ws://127.0.0.1:9/"),
+            Endpoint("tplus", "tplus.depth", "1", "ws://127.0.0.1:9/"),
             inner,
             WebSocketSettings(max_message_bytes=10),
             on_lost=lambda key, reason: lost.append((key, reason)),

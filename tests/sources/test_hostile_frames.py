@@ -221,7 +221,7 @@ async def _depth(frame: str | bytes, metrics: Metrics) -> Outcome:
     await sink.wait_for(1)
     await handle_frame(handler, DIFFS[0], 1)
     before = len(sink.records)
-    stale = {"venue": "tplus", "stream": "depth", "reason": "stale_sequence"}
+    stale = {"venue": "tplus", "stream": "tplus.depth", "reason": "stale_sequence"}
     dropped = sample(metrics, "connector_events_discarded_total", **stale)
     await handle_frame(handler, frame, 2)
     published = sink.records[before:]

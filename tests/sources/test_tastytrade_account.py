@@ -25,15 +25,20 @@ from connector.records import DeadLetter, Record
 from connector.settings import WebSocketSettings
 from connector.simulators.tastytrade import StreamerClient, TastytradeSimulator
 from connector.sources.backoff import Backoff
-from connector.sources.tastytrade_account import AccountStreamHandler, BaselineFetcher
-from connector.sources.tastytrade_auth import OAuthTokenSource
+from connector.sources.tastytrade_account import (
+    STREAM,
+    SUBSCRIPTION,
+    AccountStreamHandler,
+    BaselineFetcher,
+)
+from connector.sources.tastytrade_auth import VENUE, OAuthTokenSource
 from connector.sources.ws_session import Endpoint, WebSocketSession
 from connector.venues.tastytrade.streamer import AccountStreamer, StreamerConfig
 from tests.conftest import sample
 from tests.fakes import FakeLink, FixedTokens
 
 ACCOUNTS = ("5WT00001", "5WT00002")
-LABELS = {"venue": "tastytrade", "stream": "account", "subscription": "streamer"}
+LABELS = {"venue": VENUE, "stream": STREAM, "subscription": SUBSCRIPTION}
 
 
 class Sink:
@@ -134,7 +139,7 @@ def _start(
         {"silence_timeout_s": 10, "backoff": {"initial_s": 0.02, "max_s": 0.1}}
     )
     session = WebSocketSession(
-        Endpoint("tastytrade", "account", "streamer", sim.streamer_url),
+        Endpoint(VENUE, STREAM, SUBSCRIPTION, sim.streamer_url),
         handler,
         settings,
         metrics,
@@ -446,6 +451,6 @@ async def test_a_baseline_task_that_dies_of_a_bug_is_counted_and_its_socket_repl
     await handler.on_frame(json.dumps(ack), 1)
     await asyncio.wait_for(link.replacing.wait(), timeout=10)
     assert link.replaced == ["task_failed"] and baseline.calls == 1
-    labels = {"venue": "tastytrade", "stream": "baseline", "reason": "ZeroDivisionError"}
+    labels = {"venue": "tastytrade", "stream": "tastytrade.streamer", "reason": "ZeroDivisionError"}
     assert sample(metrics, "connector_task_restarts_total", **labels) == 1
     await handler.close()

@@ -249,6 +249,6 @@ async def test_a_snapshot_loop_that_dies_of_a_bug_is_counted_and_started_again(
     await handler.on_open()
     await sink.wait_for(1)
     assert sink.records[0].value["kind"] == "SNAPSHOT" and venue.calls == 2
-    labels = {"venue": "tplus", "stream": "depth_snapshot", "reason": "RuntimeError"}
+    labels = {"venue": "tplus", "stream": "tplus.depth", "reason": "RuntimeError"}
     assert sample(metrics, "connector_task_restarts_total", **labels) == 1
     await handler.close()

@@ -163,15 +163,15 @@ async def test_both_accounts_stream_after_their_baselines(running: Running, heal
     m = r.metrics
     total_orders_baseline = sum(len(open_ids[a]) + 1 for a in (A, B))
     assert (
-        sample(m, "connector_baseline_records_total", venue="tplus", stream="orders")
+        sample(m, "connector_baseline_records_total", venue="tplus", stream="tplus.orders")
         == total_orders_baseline
     )
     assert sample(
-        m, "connector_baseline_records_total", venue="tplus", stream="user_trades"
+        m, "connector_baseline_records_total", venue="tplus", stream="tplus.user-trades"
     ) == sum(len(v) for v in trade_ids.values())
     assert 3000 < sample(m, "connector_token_expiry_seconds", venue="tplus") <= 3600
     for name in NAMES.values():
-        for stream in ("orders", "user_trades"):
+        for stream in ("tplus.orders", "tplus.user-trades"):
             labels = {"venue": "tplus", "stream": stream, "subscription": name}
             assert sample(m, "connector_frames_received_total", **labels) > 0
     assert sim.auth_log.sign_ins == {A: 1, B: 1}
@@ -235,7 +235,7 @@ async def test_expired_tokens_are_replaced_with_one_sign_in_per_account(
         sample(r.metrics, "connector_signin_failures_total", venue="tplus", reason="auth_rejected")
         == 0
     )
-    labels = {"venue": "tplus", "stream": "orders", "subscription": "desk-a"}
+    labels = {"venue": "tplus", "stream": "tplus.orders", "subscription": "desk-a"}
     assert sample(r.metrics, "connector_reconnects_total", reason="closed_error", **labels) == 1
 
 
@@ -258,13 +258,15 @@ async def test_a_venue_without_baseline_endpoints_still_streams(
             r.metrics,
             "connector_baseline_failures_total",
             venue="tplus",
-            stream="user_trades",
+            stream="tplus.user-trades",
             reason="not_served",
         )
         == 2
     )
     assert (
-        sample(r.metrics, "connector_baseline_records_total", venue="tplus", stream="user_trades")
+        sample(
+            r.metrics, "connector_baseline_records_total", venue="tplus", stream="tplus.user-trades"
+        )
         == 0
     )
 
@@ -319,8 +321,11 @@ async def test_refused_baseline_entries_go_to_the_dlq_marked_as_rest(metrics: Me
     assert sink.records[-1].value["baseline"] == {"id": 1234, "size": 1, "complete": False}
     [letter] = sink.dead
     assert (letter.stream, letter.reason, letter.key) == ("tplus.orders", "missing_field", A)
-    assert letter.raw == b'{"order_id":"b"}' and ("source", "REST_BASELINE") in letter.extra_headers
-    assert sample(metrics, "connector_baseline_records_total", venue="tplus", stream="orders") == 2
+    assert letter.raw == b'{"order_id":"b"}' and ("source", "rest_baseline") in letter.extra_headers
+    assert (
+        sample(metrics, "connector_baseline_records_total", venue="tplus", stream="tplus.orders")
+        == 2
+    )
 
     whole = tplus_oms.UserTradesHandler(
         B, Publisher(sink, metrics), metrics, _CannedBaseline({"not": "a list"})
@@ -332,7 +337,7 @@ async def test_refused_baseline_entries_go_to_the_dlq_marked_as_rest(metrics: Me
             metrics,
             "connector_baseline_failures_total",
             venue="tplus",
-            stream="user_trades",
+            stream="tplus.user-trades",
             reason="bad_response",
         )
         == 1
