@@ -349,6 +349,6 @@ async def test_hostile_replies_and_notifications_cost_only_themselves(stack: Sta
     # The deeply nested unknown field arrived with its order, as JSON text in extra.
     (order,) = [r for r in records["tastytrade.orders"] if r.value["id"] == 9]
     assert order.value["extra"] == {"x": nested}
-    labels = {"venue": "tastytrade", "stream": "account", "subscription": "streamer"}
+    labels = {"venue": "tastytrade", "stream": "tastytrade.streamer", "subscription": "streamer"}
     assert _metric(stack, "connector_connection_up", **labels) == 1
     assert stack.connector.health.ready()

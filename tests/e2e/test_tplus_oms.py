@@ -415,6 +415,6 @@ async def test_hostile_frames_are_dead_lettered_and_the_events_after_them_arrive
         zip(frames_sent, reasons, strict=True)
     )
     assert all(d.key == account for d in dead[DLQ])
-    for stream in ("orders", "user_trades"):
+    for stream in (ORDERS, TRADES):
         labels = {"venue": "tplus", "stream": stream, "subscription": "dev-0"}
         assert stack.metric("connector_connection_up", **labels) == 1

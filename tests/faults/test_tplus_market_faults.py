@@ -152,7 +152,7 @@ async def _rejected_then_reconnected(stack: Stack, reason: str) -> None:
         closes = stack.metric(
             "connector_reconnects_total",
             venue="tplus",
-            stream="depth",
+            stream="tplus.depth",
             subscription=asset,
             reason=reason,
         )
