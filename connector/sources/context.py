@@ -72,6 +72,22 @@ class SourceContext:
             found = self._containments[labels] = Containment(*labels, self.metrics)
         return found
 
+    @cached_property
+    def _loss_handlers(self) -> dict[tuple[str, str], LossHandler]:
+        return {}
+
+    def record_lost(self, stream: str, key: str, reason: str) -> None:
+        """A record of ``stream`` with ``key`` will never reach its topic (e.g. the brokers
+        refused it for good): tell the stream that keeps state on that key, if one does.
+
+        For the sink's delivery reports: a depth book (``tplus.depth``, keyed by
+        asset) publishes a GAP with ``reason`` and resyncs; streams without
+        state across records have nothing to announce and are not told.
+        """
+        handler = self._loss_handlers.get((stream, key))
+        if handler is not None:
+            handler(key, reason)
+
     def boundary(
         self,
         endpoint: Endpoint,
@@ -86,6 +102,8 @@ class SourceContext:
         multiplexed socket's own name) and are keyed by its subscription.
         """
         stream = endpoint.stream
+        if on_lost is not None:
+            self._loss_handlers[(stream, endpoint.subscription)] = on_lost
         return FrameBoundary(
             handler,
             self.containment(endpoint.venue, endpoint.stream, endpoint.subscription),

@@ -34,14 +34,18 @@ class Inner:
         return None
 
 
+def _context(http: httpx.AsyncClient, sink: RecordingSink, metrics: Metrics) -> SourceContext:
+    return SourceContext(
+        Publisher(sink, metrics), metrics, Health(), http, random.Random(1), lambda: 1
+    )
+
+
 async def test_oversized_frames_go_to_the_dlq_whole_and_the_book_hears_of_it() -> None:
     metrics = Metrics(CollectorRegistry())
     sink = RecordingSink()
     lost: list[tuple[str, str]] = []
     async with httpx.AsyncClient() as http:
-        ctx = SourceContext(
-            Publisher(sink, metrics), metrics, Health(), http, random.Random(1), lambda: 1
-        )
+        ctx = _context(http, sink, metrics)
         inner = Inner()
         boundary = ctx.boundary(
             Endpoint("tplus", "tplus.depth", "1", "ws://127.0.0.1:9/"),
@@ -60,3 +64,31 @@ async def test_oversized_frames_go_to_the_dlq_whole_and_the_book_hears_of_it() -
     ]
     assert lost == [("1", "dead_lettered")] * 2
     assert boundary.extra == "visible through the boundary"
+
+
+async def test_a_record_lost_after_its_frame_is_routed_to_the_book_that_keeps_its_key() -> None:
+    metrics = Metrics(CollectorRegistry())
+    lost: list[tuple[str, str]] = []
+    async with httpx.AsyncClient() as http:
+        ctx = SourceContext(
+            Publisher(RecordingSink(), metrics),
+            metrics,
+            Health(),
+            http,
+            random.Random(1),
+            lambda: 1,
+        )
+        settings = WebSocketSettings()
+        ctx.boundary(
+            Endpoint("tplus", "tplus.depth", "7", "ws://127.0.0.1:9/"),
+            Inner(),
+            settings,
+            on_lost=lambda key, reason: lost.append((key, reason)),
+        )
+        ctx.boundary(
+            Endpoint("tplus", "tplus.trades", "all", "ws://127.0.0.1:9/"), Inner(), settings
+        )
+        ctx.record_lost("tplus.depth", "7", "dead_lettered")
+        ctx.record_lost("tplus.depth", "8", "dead_lettered")  # no such book
+        ctx.record_lost("tplus.trades", "7", "dead_lettered")  # no state to repair
+    assert lost == [("7", "dead_lettered")]
