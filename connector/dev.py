@@ -28,6 +28,8 @@ from connector.settings import Settings, parse_settings
 from connector.simulators import tastytrade as tastytrade_sim
 from connector.simulators import tplus_oms as tplus_oms_sim
 from connector.simulators.tplus_market import TplusMarketSimulator
+from connector.venues.errors import FrameError
+from connector.venues.tplus.asset_ids import canonical_asset
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,18 @@ def dev_settings(
     )
 
 
+def _canonical_assets(assets: list[str]) -> list[str]:
+    """Simulate each market under the id the connector subscribes with, the SDK's canonical
+    form; an id that has none stays as typed, for the connector's start-up to refuse."""
+    out = []
+    for asset in assets:
+        try:
+            out.append(canonical_asset(asset))
+        except FrameError:
+            out.append(asset)
+    return out
+
+
 async def _inject_faults(sim: TplusMarketSimulator, assets: list[str], every_s: float) -> None:
     """Round-robin faults, so the gap, reconnect and DLQ paths show in the metrics."""
     kinds = itertools.cycle(("gap", "bad_frame", "disconnect"))
@@ -122,7 +136,8 @@ def write_env_file(path: Path, addresses: dict[str, str]) -> bool:
 async def run_dev_async(options: DevOptions, stop: asyncio.Event, out: TextIO = sys.stdout) -> int:
     with MockCluster(brokers=3) as cluster, RegistryServer() as registry_server:
         registry_url = registry_server.start()
-        sim = TplusMarketSimulator(options.assets, seed=options.seed)
+        assets = _canonical_assets(options.assets)
+        sim = TplusMarketSimulator(assets, seed=options.seed)
         venue_url = await sim.start()
         tastytrade = tastytrade_sim.TastytradeSimulator(
             tastytrade_sim.DEV_ACCOUNTS, seed=options.seed, event_interval_s=0.5
@@ -135,7 +150,7 @@ async def run_dev_async(options: DevOptions, stop: asyncio.Event, out: TextIO = 
                 cluster.bootstrap_servers,
                 registry_url,
                 venue_url,
-                options.assets,
+                assets,
                 options.metrics_port,
                 tastytrade=tastytrade_sim.connector_section(tastytrade),
                 tplus_oms=tplus_oms_sim.connector_section(oms),
@@ -187,9 +202,7 @@ async def run_dev_async(options: DevOptions, stop: asyncio.Event, out: TextIO = 
             ]
             if options.fault_interval_s > 0:
                 helpers.append(
-                    asyncio.create_task(
-                        _inject_faults(sim, options.assets, options.fault_interval_s)
-                    )
+                    asyncio.create_task(_inject_faults(sim, assets, options.fault_interval_s))
                 )
                 helpers.append(
                     asyncio.create_task(

@@ -109,6 +109,11 @@ def scaled_text(units: int, decimals: int) -> str:
     return str(Decimal(units).scaleb(-decimals).quantize(Decimal(1).scaleb(-decimals)))
 
 
+def _fee(amount: int, rate: Decimal) -> int:
+    """The trading fee on a filled amount, in the amount's scaled units (negative: a rebate)."""
+    return int((amount * rate).to_integral_value())
+
+
 def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
@@ -148,6 +153,7 @@ class OmsModel:
         for order in self.orders[account].values():
             pending = order.filled - order.confirmed
             pending_amount = order.filled_amount - order.confirmed_amount
+            rate = FEE_RATE_MAKER if order.kind == "Limit" else FEE_RATE_TAKER
             out.append(
                 {
                     "order_id": order.order_id,
@@ -162,6 +168,8 @@ class OmsModel:
                     "pending_filled_quantity": pending,
                     "confirmed_filled_amount": order.confirmed_amount,
                     "pending_filled_amount": pending_amount,
+                    "confirmed_trading_fees_amount": _fee(order.confirmed_amount, rate),
+                    "pending_trading_fees_amount": _fee(pending_amount, rate),
                     "good_until_timestamp_ns": None,
                     "timestamp_ns": order.created_ns,
                     "in_flight": False,

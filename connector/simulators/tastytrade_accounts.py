@@ -43,6 +43,36 @@ SYMBOLS: dict[str, Decimal] = {
 }
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
+_ZERO_BALANCE_FIELDS = (
+    "short-equity-value",
+    "long-derivative-value",
+    "short-derivative-value",
+    "long-futures-value",
+    "short-futures-value",
+    "long-futures-derivative-value",
+    "short-futures-derivative-value",
+    "short-margineable-value",
+    "day-trading-buying-power",
+    "futures-margin-requirement",
+    "available-trading-funds",
+    "maintenance-call-value",
+    "reg-t-call-value",
+    "day-trading-call-value",
+    "day-equity-call-value",
+    "long-cryptocurrency-value",
+    "short-cryptocurrency-value",
+    "cryptocurrency-margin-requirement",
+    "unsettled-cryptocurrency-fiat-amount",
+    "equity-offering-margin-requirement",
+    "long-bond-value",
+    "bond-margin-requirement",
+    "used-derivative-buying-power",
+    "futures-overnight-margin-requirement",
+    "futures-intraday-margin-requirement",
+    "pending-margin-interest",
+    "buying-power-adjustment",
+)
+"""AccountBalance amounts that are zero for an account holding only cash and equities."""
 
 
 def iso(ms: int) -> str:
@@ -544,29 +574,41 @@ class AccountModel:
         )
 
     def render_balance(self, account: Account) -> dict[str, Any]:
+        """Every field of the venue's AccountBalance, consistent with a cash-and-equities account.
+
+        The model trades equities only, so the derivative, futures, crypto and
+        bond values are zero; the margin figures follow Reg T (50 % initial,
+        25 % maintenance on long equity).
+        """
         long_value = sum((self.prices[s] * p.quantity for s, p in account.positions.items()), ZERO)
         pending = sum((self.transfers[i].amount for i in account.pending_transfers), ZERO)
         net = account.cash + long_value
         buying_power = max(ZERO, account.cash + long_value / 2)
         requirement = (long_value * Decimal("0.25")).quantize(CENT)
+        reg_t = (long_value * Decimal("0.5")).quantize(CENT)
+        withdrawable = max(ZERO, account.cash)
         at = account.balance_ms or self._now
+        zeros = dict.fromkeys(_ZERO_BALANCE_FIELDS, "0.00")
         return {
+            **zeros,
             "account-number": account.number,
             "cash-balance": money(account.cash),
             "long-equity-value": money(long_value),
-            "short-equity-value": "0.00",
             "long-margineable-value": money(long_value),
-            "short-margineable-value": "0.00",
             "margin-equity": money(net),
             "equity-buying-power": money(buying_power),
             "derivative-buying-power": money(buying_power / 2),
-            "day-trading-buying-power": "0.00",
             "maintenance-requirement": money(requirement),
+            "reg-t-margin-requirement": money(reg_t),
+            "maintenance-excess": money(max(ZERO, net - requirement)),
             "net-liquidating-value": money(net),
-            "cash-available-to-withdraw": money(max(ZERO, account.cash)),
+            "cash-available-to-withdraw": money(withdrawable),
+            "closed-loop-available-balance": money(withdrawable),
+            "day-trade-excess": money(buying_power),
+            "effective-cryptocurrency-buying-power": money(withdrawable),
             "pending-cash": money(pending),
             "pending-cash-effect": "Credit" if pending else "None",
-            "buying-power-adjustment": "0.00",
+            "unsettled-cryptocurrency-fiat-effect": "None",
             "buying-power-adjustment-effect": "None",
             "currency": "USD",
             "snapshot-date": day(at),
@@ -602,35 +644,86 @@ class AccountModel:
         nodes = account.chain_nodes.setdefault(symbol, [])
         if order.id not in nodes:
             nodes.append(order.id)
+        members = [self.orders[i] for i in nodes]
         held = account.positions.get(symbol)
+        quantity = held.quantity if held else 0
+        opening = sum((f.price * f.quantity for o in members if o.buying for f in o.fills), ZERO)
+        closing = sum(
+            (f.price * f.quantity for o in members if not o.buying for f in o.fills), ZERO
+        )
+        gain = account.year_gains.get(symbol, ZERO)
+        fees = account.year_fees.get(symbol, ZERO)
+        created_ms = members[0].received_ms
+        computed = {
+            "open": quantity > 0,
+            "updated-at": iso(now),
+            "total-fees": money(fees),
+            "total-fees-effect": "Debit" if fees else "None",
+            "total-commissions": "0.00",
+            "total-commissions-effect": "None",
+            "realized-gain": money(abs(gain)),
+            "realized-gain-effect": effect(gain),
+            "realized-gain-with-fees": money(abs(gain - fees)),
+            "realized-gain-with-fees-effect": effect(gain - fees),
+            "winner-realized-and-closed": gain > 0 and quantity == 0,
+            "winner-realized": gain > 0,
+            "winner-realized-with-fees": gain - fees > 0,
+            "roll-count": 0,
+            "opened-at": iso(created_ms),
+            "last-occurred-at": iso(now),
+            "started-at-days-to-expiration": 0,
+            "duration": (now - created_ms) // 1000,
+            "total-opening-cost": money(opening),
+            "total-opening-cost-effect": effect(-opening),
+            "total-closing-cost": money(closing),
+            "total-closing-cost-effect": effect(closing),
+            "total-cost": money(abs(closing - opening)),
+            "total-cost-effect": effect(closing - opening),
+            "gcd-open-quantity": str(quantity),
+            "fees-missing": False,
+            "open-entries": (
+                [
+                    {
+                        "symbol": symbol,
+                        "instrument-type": "Equity",
+                        "quantity": str(quantity),
+                        "quantity-type": "Long",
+                        "quantity-numeric": str(quantity),
+                    }
+                ]
+                if quantity
+                else []
+            ),
+        }
         data = {
             "id": str(chain_id),
             "account-number": account.number,
             "description": "Equity",
             "underlying-symbol": symbol,
-            "computed-data": {
-                "open": held is not None and held.quantity > 0,
-                "updated-at": iso(now),
-                "realized-gain": money(abs(account.year_gains.get(symbol, ZERO))),
-                "realized-gain-effect": effect(account.year_gains.get(symbol, ZERO)),
-                "gcd-open-quantity": str(held.quantity if held else 0),
-                "open-entries": [],
-            },
+            "computed-data": computed,
             "lite-nodes-sizes": len(nodes),
             "lite-nodes": [
                 {
                     "node-type": "order",
-                    "id": str(i),
-                    "description": f"{self.orders[i].action} {self.orders[i].size} {symbol}",
-                    "occurred-at": iso(self.orders[i].updated_ms),
-                    "order-fill-count": len(self.orders[i].fills),
+                    "id": str(o.id),
+                    "description": f"{o.action} {o.size} {symbol}",
+                    "occurred-at": iso(o.updated_ms),
+                    "order-fill-count": len(o.fills),
                     "roll": False,
-                    "legs": [],
+                    "legs": [
+                        {
+                            "symbol": symbol,
+                            "instrument-type": "Equity",
+                            "action": o.action,
+                            "fill-quantity": o.filled,
+                            "order-quantity": o.size,
+                        }
+                    ],
                 }
-                for i in nodes
+                for o in members
             ],
             "updated-at": iso(now),
-            "created-at": iso(self.orders[nodes[0]].received_ms),
+            "created-at": iso(created_ms),
         }
         return Notification("OrderChain", data, account.number)
 

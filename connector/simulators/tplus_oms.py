@@ -4,9 +4,12 @@ One port, like the venue: sign-in (``GET /nonce/{account}``, ``POST /auth``
 with real Ed25519 verification), the account streams ``WS /orders`` and
 ``WS /trades/user/events/{account}`` (bearer token and ``User-Id`` checked on
 the upgrade), and the REST baselines ``GET /orders/user/{account}`` and
-``GET /trades/user/{account}``. Those two paths are ASSUMED (taken from the
-venue's public SDK, not from its protocol description), like the shape of
-the open-orders answer; ``baseline_available = False`` makes them 404.
+``GET /trades/user/{account}``, and the market description ``GET
+/market/{asset}`` (its book decimals; no token needed). Those paths are
+ASSUMED (taken from the venue's public SDK, not from its protocol
+description), like the shape of the open-orders answer (a bare array, or
+the page object ``{"orders": [...]}`` when the request names a ``page`` or
+``limit``); ``baseline_available = False`` makes the two baselines 404.
 
 The orders and fills come from the pure :class:`~connector.simulators.oms_model.OmsModel`.
 A model step and the broadcast of its frames happen in one synchronous
@@ -37,7 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -48,7 +51,14 @@ from websockets.http11 import Request, Response
 
 from connector.ops.wire_log import wire_logger
 from connector.simulators.lifecycle import SimulatorLifecycle
-from connector.simulators.oms_model import Emission, OmsModel, OrderFrame, TradeFrame
+from connector.simulators.oms_model import (
+    PRICE_DECIMALS,
+    QUANTITY_DECIMALS,
+    Emission,
+    OmsModel,
+    OrderFrame,
+    TradeFrame,
+)
 
 log = logging.getLogger(__name__)
 _wire_log = wire_logger(f"{__name__}.wire")
@@ -59,6 +69,7 @@ NONCE_PREFIX = "/nonce/"
 AUTH_PATH = "/auth"
 OPEN_ORDERS_PREFIX = "/orders/user/"
 USER_TRADES_PREFIX = "/trades/user/"
+MARKET_PREFIX = "/market/"
 TOKEN_EXPIRED_CODE = 1008
 DEV_KEY_ENV = "TPLUS_DEV_ACCOUNT_{index}_KEY"
 """Where ``connector dev`` hands each simulated account's private key to the connector."""
@@ -282,7 +293,7 @@ class TplusOmsSimulator(SimulatorLifecycle):
                 status, body = HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"}
             else:
                 raw = await reader.readexactly(length) if length else b""
-                status, body = self._rest(method, _path(target), headers, raw)
+                status, body = self._rest(method, target, headers, raw)
             payload = json.dumps(body).encode()
             writer.write(
                 f"HTTP/1.1 {status.value} {status.phrase}\r\n"
@@ -324,9 +335,10 @@ class TplusOmsSimulator(SimulatorLifecycle):
                 await up_writer.wait_closed()
 
     def _rest(
-        self, method: str, path: str, headers: Mapping[str, str], raw: bytes
+        self, method: str, target: str, headers: Mapping[str, str], raw: bytes
     ) -> tuple[HTTPStatus, Any]:
         """Answer one REST request; synchronous, so it sees a consistent model."""
+        path = _path(target)
         if method == "GET" and path.startswith(NONCE_PREFIX):
             account = path[len(NONCE_PREFIX) :]
             if account not in self._nonces:
@@ -336,6 +348,8 @@ class TplusOmsSimulator(SimulatorLifecycle):
             return HTTPStatus.OK, {"value": nonce}
         if method == "POST" and path == AUTH_PATH:
             return self._auth(raw)
+        if method == "GET" and path.startswith(MARKET_PREFIX):
+            return self._market(path[len(MARKET_PREFIX) :])
         for prefix, answer in (
             (OPEN_ORDERS_PREFIX, self.model.open_orders),
             (USER_TRADES_PREFIX, self.model.recent_trades),
@@ -347,8 +361,20 @@ class TplusOmsSimulator(SimulatorLifecycle):
                 refusal = self._check_token(headers, account)
                 if refusal is not None:
                     return refusal, {"error": refusal.phrase}
+                if prefix == OPEN_ORDERS_PREFIX and _paged(target):
+                    return HTTPStatus.OK, {"orders": answer(account), "has_next_page": False}
                 return HTTPStatus.OK, answer(account)
         return HTTPStatus.NOT_FOUND, {"error": "not found"}
+
+    def _market(self, asset: str) -> tuple[HTTPStatus, Any]:
+        """The market's description, its book decimals (no token needed, as the SDK asks)."""
+        if asset != self.model.asset:
+            return HTTPStatus.NOT_FOUND, {"error": "market not found"}
+        return HTTPStatus.OK, {
+            "asset_id": asset,
+            "book_price_decimals": PRICE_DECIMALS,
+            "book_quantity_decimals": QUANTITY_DECIMALS,
+        }
 
     def _auth(self, raw: bytes) -> tuple[HTTPStatus, Any]:
         try:
@@ -539,6 +565,14 @@ def _verify(public: Ed25519PublicKey, signature: bytes, data: bytes) -> bool:
     except InvalidSignature:
         return False
     return True
+
+
+def _paged(target: str) -> bool:
+    """Whether a request asked for a page (``page``/``limit``): then the answer is the page
+    object ``{"orders": [...], "has_next_page": ...}`` the SDK's current client reads, else
+    the bare array (ASSUMED: the venue's protocol description shows neither)."""
+    query = parse_qs(target.partition("?")[2])
+    return "page" in query or "limit" in query
 
 
 def _path(target: str) -> str:

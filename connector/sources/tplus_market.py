@@ -21,7 +21,7 @@ import httpx
 from connector.ops.metrics import Metrics, preset
 from connector.pipeline import Publisher, settle
 from connector.records import FrameSource, OptionalHeader, Record, members
-from connector.settings import TplusMarketDataSettings
+from connector.settings import ConfigError, TplusMarketDataSettings
 from connector.sources.backoff import Backoff
 from connector.sources.containment import Containment, where
 from connector.sources.context import Service, SourceContext
@@ -31,6 +31,7 @@ from connector.venues import json_numbers
 from connector.venues.errors import FrameError
 from connector.venues.tplus import market_data as md
 from connector.venues.tplus import urls
+from connector.venues.tplus.asset_ids import canonical_asset
 from connector.venues.tplus.book_sync import BookSync, GapReason, ResyncReason, SyncOutput
 from connector.venues.tplus.market_data import (
     DEPTH_STREAM,
@@ -341,6 +342,15 @@ def new_retry(rng: random.Random) -> Backoff:
     return Backoff(0.2, 10.0, 2.0, rng)
 
 
+def subscription_asset(configured: str, index: int) -> str:
+    """A configured asset id in the SDK's canonical form: the subscription path and the key,
+    so a market configured as ``0x…@…`` keys its records as the venue's own frames name it."""
+    try:
+        return canonical_asset(configured)
+    except FrameError as exc:
+        raise ConfigError(f"tplus.market_data.assets[{index}]: {exc.detail}") from None
+
+
 def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
     """One WebSocket per depth and kline subscription, plus the all-markets trade stream."""
     if not md.enabled:
@@ -352,7 +362,8 @@ def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
 
     fetch = http_snapshot_fetcher(ctx.http, md.base_url, md.snapshot_timeout_s)
     services: list[Service] = []
-    for asset in md.assets:
+    for index, configured in enumerate(md.assets):
+        asset = subscription_asset(configured, index)
         if md.depth:
             handler = DepthHandler(
                 asset,

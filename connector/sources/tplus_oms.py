@@ -155,6 +155,47 @@ class BaselineFetcher:
             return BaselineFailure.BAD_RESPONSE
 
 
+class MarketDecimals:
+    """Learns the book decimals of the markets a baseline names that no event described yet,
+    from the OMS's market description, so even the first baseline's orders can be scaled.
+
+    Best effort: an answer that is missing, refused or unreadable leaves the
+    market's decimals unknown (null in the records) and is logged; the
+    baseline is published all the same.
+    """
+
+    def __init__(self, auth: AccountAuth, base_url: str, timeout_s: float) -> None:
+        self._auth = auth
+        self._base_url = base_url
+        self._timeout_s = timeout_s
+
+    async def learn(self, assets: list[str], decimals: od.OrderDecimals) -> None:
+        for asset in assets:
+            why = await self._learn_one(asset, decimals)
+            if why is not None:
+                log.info(
+                    "market decimals not learnt; its open orders carry none",
+                    extra={"asset": asset, "account": self._auth.masked, "reason": why},
+                )
+
+    async def _learn_one(self, asset: str, decimals: od.OrderDecimals) -> str | None:
+        url = urls.rest_url(self._base_url, urls.market_path(asset))
+        try:
+            response = await self._auth.get(url, self._timeout_s)
+        except SignInError:
+            return BaselineFailure.AUTH
+        except httpx.HTTPError:
+            return BaselineFailure.UNREACHABLE
+        if response.status_code != 200:
+            return f"HTTP {response.status_code}"
+        try:
+            described, price, quantity = od.parse_market(json_numbers.loads(response.content))
+        except FrameError as exc:
+            return exc.reason
+        decimals.remember_market(described, price, quantity)
+        return None
+
+
 _FROM_REST = ((OptionalHeader.SOURCE, FrameSource.REST_BASELINE),)
 """DLQ header telling a rejected baseline entry from a rejected frame."""
 
@@ -191,6 +232,7 @@ class _AccountHandler:
         if fetched is None:
             return
         body, raw, received_ns = fetched
+        await self._prepare_baseline(body)
         try:
             records, rejected = self._contain.call(self._parse_baseline, body, received_ns)
         except FrameError as exc:
@@ -217,6 +259,10 @@ class _AccountHandler:
             extra={"stream": self.label, "account": self._masked, "records": len(records)},
         )
 
+    async def _prepare_baseline(self, body: Any) -> None:
+        """What a stream needs fetched before its baseline can be parsed; nothing by default."""
+        return None
+
     def _parse_baseline(
         self, body: Any, received_ns: int
     ) -> tuple[list[Record], list[tuple[FrameError, str]]]:
@@ -241,16 +287,22 @@ class OrdersHandler(_AccountHandler):
         publisher: Publisher,
         metrics: Metrics,
         baseline: BaselineFetcher | None,
+        markets: MarketDecimals | None = None,
         containment: Containment | None = None,
     ) -> None:
         super().__init__(account, publisher, metrics, baseline, containment)
         self._decimals = od.OrderDecimals()
+        self._markets = markets
         self._warned_identity = False
+
+    async def _prepare_baseline(self, body: Any) -> None:
+        if self._markets is not None:
+            await self._markets.learn(od.markets_to_learn(body, self._decimals), self._decimals)
 
     def _parse_baseline(
         self, body: Any, received_ns: int
     ) -> tuple[list[Record], list[tuple[FrameError, str]]]:
-        baseline = od.parse_open_orders(body, self.account, received_ns)
+        baseline = od.parse_open_orders(body, self.account, received_ns, self._decimals)
         return baseline.records, baseline.rejected
 
     async def on_open(self) -> None:
@@ -353,6 +405,7 @@ def build(oms: TplusOmsSettings, ctx: SourceContext) -> list[Service]:
                 ctx.publisher,
                 ctx.metrics,
                 _fetcher(oms, ctx, auth, ORDERS) if oms.baseline.open_orders else None,
+                MarketDecimals(auth, oms.base_url, oms.baseline.timeout_s),
                 ctx.containment(VENUE, ORDERS, item.name),
             )
             services.append(

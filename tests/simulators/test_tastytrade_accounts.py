@@ -8,10 +8,28 @@ from typing import Any
 
 from connector.simulators.tastytrade_accounts import AccountModel, Notification
 from connector.venues.tastytrade import notifications as n
+from connector.venues.tastytrade.objects import ACCOUNT_BALANCE
 from tests.avro_check import roundtrip
 
 ACCOUNTS = ["5WT00001", "5WT00002"]
 START_MS = 1_773_153_000_000
+NOT_FOR_THIS_ACCOUNT = frozenset(
+    {
+        "apex-starting-day-margin-equity",
+        "time-of-day",
+        "cash-settle-balance",
+        "margin-settle-balance",
+        "total-settle-balance",
+        "fixed-income-security-margin-requirement",
+        "long-fixed-income-security-value",
+        "sma-equity-option-buying-power",
+        "special-memorandum-account-value",
+        "special-memorandum-account-apex-adjustment",
+        "total-pending-liquidity-pool-rebate",
+    }
+)
+"""AccountBalance fields the venue sends only for other kinds of account (or snapshots)."""
+BALANCE_AMOUNTS = {f.wire for f in ACCOUNT_BALANCE.fields} - NOT_FOR_THIS_ACCOUNT
 
 
 def _run(model: AccountModel, steps: int) -> list[Notification]:
@@ -66,6 +84,12 @@ def test_orders_and_positions_stay_consistent() -> None:
             assert Decimal(data["net-liquidating-value"]) == Decimal(
                 data["cash-balance"]
             ) + Decimal(data["long-equity-value"])
+            # Every amount the connector's schema names is there (the SDK requires most).
+            assert data.keys() >= BALANCE_AMOUNTS
+            assert Decimal(data["maintenance-excess"]) == max(
+                Decimal(0),
+                Decimal(data["net-liquidating-value"]) - Decimal(data["maintenance-requirement"]),
+            )
 
 
 def test_rest_views_render_the_state_the_notifications_described() -> None:

@@ -178,6 +178,9 @@ async def test_baselines_answer_the_models_state_to_the_account_only(
         trades = await http.get(f"/trades/user/{A}", headers=headers)
         other = await http.get(f"/orders/user/{B}", headers=headers)
         anonymous = await http.get(f"/trades/user/{A}")
+        page = await http.get(f"/orders/user/{A}?page=0&limit=100", headers=headers)
+        market = await http.get("/market/1")
+        no_market = await http.get("/market/2")
         sim.baseline_available = False
         absent = await http.get(f"/orders/user/{A}", headers=headers)
     assert orders.status_code == 200 and orders.json() == json.loads(
@@ -186,3 +189,12 @@ async def test_baselines_answer_the_models_state_to_the_account_only(
     assert trades.status_code == 200 and trades.json() == sim.model.recent_trades(A)
     assert trades.json(), "60 steps produce fills"
     assert (other.status_code, anonymous.status_code, absent.status_code) == (403, 401, 404)
+    # Asked for a page, the same orders come in the page object the SDK's client reads.
+    assert page.json() == {"orders": orders.json(), "has_next_page": False}
+    assert all(
+        isinstance(o["confirmed_trading_fees_amount"], int)
+        and isinstance(o["pending_trading_fees_amount"], int)
+        for o in orders.json()
+    )
+    assert market.json() == {"asset_id": "1", "book_price_decimals": 2, "book_quantity_decimals": 4}
+    assert no_market.status_code == 404

@@ -20,7 +20,7 @@ from connector.sources.containment import (
 from connector.sources.ws_session import FrameRejection
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError
-from connector.venues.tplus import market_data as md
+from connector.venues.tplus.asset_ids import canonical_asset
 from tests.conftest import sample
 from tests.fakes import RecordingSink, handle_frame
 
@@ -133,9 +133,9 @@ def test_call_turns_a_bug_on_a_rest_answer_into_a_frame_error_and_lets_frame_err
     assert (caught.value.reason, caught.value.stage) == ("internal_error", "parse")
     assert caught.value.detail == "TypeError raised while handling the REST answer"
     with pytest.raises(FrameError) as refused:
-        containment.call(md.canonical_asset, "x")
+        containment.call(canonical_asset, "x")
     assert refused.value.reason == "bad_field"
-    assert containment.call(md.canonical_asset, "07") == "7"
+    assert containment.call(canonical_asset, "07") == "7"
 
 
 def test_the_stage_is_where_the_innermost_connector_code_raised() -> None:

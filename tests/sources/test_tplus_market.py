@@ -5,11 +5,20 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
+
 from connector.ops.metrics import Metrics
 from connector.pipeline import Publisher, Waiting
 from connector.records import Record
+from connector.settings import ConfigError
 from connector.sources.backoff import Backoff
-from connector.sources.tplus_market import DepthHandler, KlinesHandler, SnapshotError, TradesHandler
+from connector.sources.tplus_market import (
+    DepthHandler,
+    KlinesHandler,
+    SnapshotError,
+    TradesHandler,
+    subscription_asset,
+)
 from connector.venues.tplus.book_sync import BookSync
 from tests.conftest import sample
 from tests.fakes import RecordingSink, handle_frame
@@ -225,6 +234,16 @@ async def test_trades_and_klines_handlers_publish_golden_frames(metrics: Metrics
         "connector_event_lag_seconds_count", {"stream": "tplus.trades"}
     )
     assert lag == 3
+
+
+def test_a_configured_asset_subscribes_and_keys_in_the_sdk_canonical_form() -> None:
+    weth = "0x82AF49447D8A07E3BD95BD0D56F35241523FBAB1@00000000000000a4b1"
+    assert subscription_asset(weth, 0) == (
+        "82af49447d8a07e3bd95bd0d56f35241523fbab1000000000000000000000000@00000000000000a4b1"
+    )
+    assert subscription_asset("1", 0) == "1"
+    with pytest.raises(ConfigError, match=r"^tplus\.market_data\.assets\[2\]: asset_id chain"):
+        subscription_asset("82af49447d8a07e3bd95bd0d56f35241523fbab1@000000000000a4b1", 2)
 
 
 class BuggyThenGoodVenue:

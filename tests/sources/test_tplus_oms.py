@@ -23,7 +23,9 @@ from connector.settings import ConfigError, TplusOmsSettings
 from connector.simulators.oms_model import OrderFrame, TradeFrame
 from connector.simulators.tplus_oms import TplusOmsSimulator
 from connector.sources import tplus_oms
+from connector.sources.backoff import Backoff
 from connector.sources.context import SourceContext
+from connector.sources.tplus_auth import AccountAuth
 from connector.venues.tplus.auth import account_id
 from tests.conftest import sample
 from tests.fakes import RecordingSink
@@ -146,6 +148,11 @@ async def test_both_accounts_stream_after_their_baselines(running: Running, heal
         assert [v["order_id"] for v in base[:-1]] == open_ids[a]
         assert base[-1]["event_type"] == "BaselineEnd"
         assert base[-1]["baseline"]["size"] == len(open_ids[a])
+        # No event had described the market yet: its description gave the book's decimals.
+        assert {
+            (v["open_order"]["book_price_decimals"], v["open_order"]["book_quantity_decimals"])
+            for v in base[:-1]
+        } == {(2, 4)}
         # The baseline comes first, then the stream in the venue's order.
         assert orders[: len(base)] == [x for x in orders if x.value["source"] == "REST_BASELINE"]
         sent_orders = [f for f in frames if isinstance(f, OrderFrame) and f.account == a]
@@ -342,3 +349,39 @@ async def test_refused_baseline_entries_go_to_the_dlq_marked_as_rest(metrics: Me
         )
         == 1
     )
+
+
+async def test_a_market_without_a_description_leaves_its_decimals_unknown(
+    running: Running, metrics: Metrics
+) -> None:
+    r = running
+    auth = AccountAuth(
+        "desk-b",
+        KEYS[1],
+        r.http,
+        r.sim.base_url,
+        metrics,
+        retry=Backoff(0.01, 0.1, 2.0, random.Random(1)),
+    )
+    described = {
+        "order_id": "a",
+        "base_asset": "1",
+        "side": "Buy",
+        "status": "Open",
+        "timestamp_ns": 1,
+    }
+    unknown = {**described, "order_id": "b", "base_asset": "7"}
+    handler = tplus_oms.OrdersHandler(
+        B,
+        Publisher(r.sink, metrics),
+        metrics,
+        _CannedBaseline({"orders": [described, unknown]}),
+        tplus_oms.MarketDecimals(auth, r.sim.base_url, 5),
+    )
+    await handler.on_open()
+    opened = [x.value["open_order"] for x in r.sink.records[:2]]
+    assert [(o["book_price_decimals"], o["book_quantity_decimals"]) for o in opened] == [
+        (2, 4),
+        (None, None),
+    ]
+    assert r.sink.records[-1].value["baseline"]["complete"] is True

@@ -27,6 +27,7 @@ from connector.venues.tastytrade import notifications
 from connector.venues.tastytrade.streamer import AccountStreamer, StreamerConfig
 from connector.venues.tplus import market_data as md
 from connector.venues.tplus import orders, user_trades
+from connector.venues.tplus.asset_ids import canonical_asset
 from connector.venues.tplus.book_sync import BookSync
 from tests.fakes import RecordingSink, handle_frame
 
@@ -84,7 +85,7 @@ def test_parsers_raise_only_frame_errors(frame: bytes | str) -> None:
         lambda m: md.parse_book_levels(m, snapshot=True),
         lambda m: md.parse_trade(m, 1),
         lambda m: md.parse_klines(m, "1", None, 1),
-        lambda m: md.canonical_asset(m),
+        lambda m: canonical_asset(m),
     ):
         try:
             parse(message)

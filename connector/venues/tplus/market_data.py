@@ -13,7 +13,6 @@ Example frames::
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,7 @@ from connector.venues.json_numbers import (
     require,
     string,
 )
+from connector.venues.tplus.asset_ids import canonical_asset
 
 DEPTH_STREAM = "tplus.depth"
 TRADES_STREAM = "tplus.trades"
@@ -37,7 +37,6 @@ CONTROL_TYPES = frozenset({"subscriptions", "ping", "pong"})
 TRADE_STATUSES = frozenset({"Pending", "Confirmed", "Rollbacked"})
 
 Level = tuple[str, str]
-_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
 @dataclass(slots=True)
@@ -159,28 +158,6 @@ def depth_record(
         "received_ns": received_ns,
     }
     return Record(DEPTH_STREAM, asset, value, received_ns, None)
-
-
-def canonical_asset(value: Any) -> str:
-    """The asset id in one canonical string form, used as the Kafka key.
-
-    Index form stays as digits; the address form (``<hex>@<chain hex>``) is
-    lower-cased with any ``0x`` removed, as the SDK normalises it.
-    """
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return str(value)
-    text = string(value, "asset_id").strip()
-    if _ASCII_DIGITS.fullmatch(text):
-        # Not str.isdigit(): that accepts "²" and other digits int() refuses.
-        return text.lstrip("0") or "0"
-    if "@" in text:
-        address, _, chain = text.lower().partition("@")
-        address = address.removeprefix("0x")
-        chain = chain.removeprefix("0x")
-        hexdigits = set("0123456789abcdef")
-        if address and chain and set(address) <= hexdigits and set(chain) <= hexdigits:
-            return f"{address}@{chain}"
-    raise FrameError(Reason.BAD_FIELD, "asset_id is neither an index nor an address@chain form")
 
 
 def parse_trade(message: Any, received_ns: int) -> Record:

@@ -42,8 +42,9 @@ from connector.venues.json_numbers import (
     require,
     string,
 )
+from connector.venues.tplus.asset_ids import canonical_asset
 from connector.venues.tplus.auth import normalise_account
-from connector.venues.tplus.market_data import CONTROL_TYPES, canonical_asset
+from connector.venues.tplus.market_data import CONTROL_TYPES
 
 ORDERS_STREAM = "tplus.orders"
 ORDERS_PATH = "/orders"
@@ -96,31 +97,68 @@ _INT32 = 2**31
 
 
 class OrderDecimals:
-    """The book decimals of recent orders, so events without them can still be scaled.
+    """The book decimals of recent orders and of their markets, so events without them
+    can still be scaled.
 
-    Bounded: the least recently used orders are forgotten first.
+    Decimals belong to a book, so what one order's ``Created`` states holds for
+    every order of its asset: an order known only from the REST baseline, or
+    whose ``Created`` went by before the connector started, is scaled with its
+    market's decimals. Bounded: the least recently used orders are forgotten first.
     """
 
-    def __init__(self, max_orders: int = 100_000) -> None:
+    def __init__(self, max_orders: int = 100_000, max_assets: int = 10_000) -> None:
         self._max = max_orders
+        self._max_assets = max_assets
         self._known: OrderedDict[str, tuple[int | None, int | None]] = OrderedDict()
+        self._assets: OrderedDict[str, tuple[int | None, int | None]] = OrderedDict()
 
-    def remember(self, order_id: str, price: int | None, quantity: int | None) -> None:
-        old_price, old_quantity = self._known.pop(order_id, (None, None))
-        self._known[order_id] = (
+    @staticmethod
+    def _merge(
+        table: OrderedDict[str, tuple[int | None, int | None]],
+        key: str,
+        price: int | None,
+        quantity: int | None,
+        limit: int,
+    ) -> None:
+        old_price, old_quantity = table.pop(key, (None, None))
+        table[key] = (
             price if price is not None else old_price,
             quantity if quantity is not None else old_quantity,
         )
-        while len(self._known) > self._max:
-            self._known.popitem(last=False)
+        while len(table) > limit:
+            table.popitem(last=False)
 
-    def get(self, order_id: str) -> tuple[int | None, int | None]:
-        """``(price decimals, quantity decimals)``; None where unknown."""
-        found = self._known.get(order_id)
-        if found is None:
-            return None, None
-        self._known.move_to_end(order_id)
-        return found
+    def remember(
+        self, order_id: str, price: int | None, quantity: int | None, asset: str | None = None
+    ) -> None:
+        self._merge(self._known, order_id, price, quantity, self._max)
+        if asset is not None:
+            self._merge(self._assets, asset, price, quantity, self._max_assets)
+
+    def remember_market(self, asset: str, price: int, quantity: int) -> None:
+        """A market's book decimals, as the venue describes the market."""
+        self._merge(self._assets, asset, price, quantity, self._max_assets)
+
+    def knows_market(self, asset: str) -> bool:
+        return None not in self._assets.get(asset, (None, None))
+
+    def seed(self, order_id: str, asset: str) -> tuple[int | None, int | None]:
+        """Give an order its market's decimals (a baseline entry states none); returns them."""
+        decimals = self.get(order_id, asset)
+        self._merge(self._known, order_id, *decimals, self._max)
+        return decimals
+
+    def get(self, order_id: str, asset: str | None = None) -> tuple[int | None, int | None]:
+        """``(price decimals, quantity decimals)``: the order's, else its market's; None where
+        unknown."""
+        price, quantity = self._known.get(order_id, (None, None))
+        if order_id in self._known:
+            self._known.move_to_end(order_id)
+        if asset is not None and (price is None or quantity is None):
+            asset_price, asset_quantity = self._assets.get(asset, (None, None))
+            price = asset_price if price is None else price
+            quantity = asset_quantity if quantity is None else quantity
+        return price, quantity
 
     def __len__(self) -> int:
         return len(self._known)
@@ -425,7 +463,7 @@ def _created(value: dict[str, Any], payload: dict[str, Any], decimals: OrderDeci
         "is_liquidation": _opt_bool(payload, "is_liquidation", False),
         "is_auto_deleverage": _opt_bool(payload, "is_auto_deleverage", False),
     }
-    decimals.remember(order_id, price_dec, qty_dec)
+    decimals.remember(order_id, price_dec, qty_dec, value["asset_id"])
 
 
 def _rest(
@@ -457,8 +495,8 @@ def _rest(
         value["timestamp_ns"] = long_value(require(payload, "timestamp_ns"), "timestamp_ns")
     stated_qty = _opt_decimals(payload, "book_quantity_decimals")
     if stated_qty is not None:
-        decimals.remember(order_id, None, stated_qty)
-    price_dec, qty_dec = decimals.get(order_id)
+        decimals.remember(order_id, None, stated_qty, value["asset_id"])
+    price_dec, qty_dec = decimals.get(order_id, value["asset_id"])
     if variant == "Replaced":
         value["replaced"] = {
             "new_price": _scaled_field(payload, "new_price", price_dec),
@@ -511,7 +549,9 @@ def parse_order_event(
 # -- the REST baseline -------------------------------------------------------------
 
 
-def _open_order(entry: Any, account: str, received_ns: int) -> dict[str, Any]:
+def _open_order(
+    entry: Any, account: str, received_ns: int, decimals: OrderDecimals
+) -> dict[str, Any]:
     obj = expect_object(entry, "open order")
     value = _value(
         account,
@@ -524,6 +564,7 @@ def _open_order(entry: Any, account: str, received_ns: int) -> dict[str, Any]:
     updated_ns = _opt_long(obj, "last_update_timestamp_ns")
     value["asset_id"] = canonical_asset(require(obj, "base_asset"))
     value["user_id"] = account
+    price_dec, qty_dec = decimals.seed(value["order_id"], value["asset_id"])
     value["timestamp_ns"] = updated_ns if updated_ns is not None else created_ns
     value["open_order"] = {
         "side": _side(require(obj, "side"), "side"),
@@ -545,6 +586,10 @@ def _open_order(entry: Any, account: str, received_ns: int) -> dict[str, Any]:
         "trigger_above_price": _opt_decimal(obj, "trigger_above_price"),
         "trigger_below_price": _opt_decimal(obj, "trigger_below_price"),
         "trigger_touched": _opt_bool(obj, "trigger_touched"),
+        "confirmed_trading_fees_amount": _opt_decimal(obj, "confirmed_trading_fees_amount"),
+        "pending_trading_fees_amount": _opt_decimal(obj, "pending_trading_fees_amount"),
+        "book_price_decimals": price_dec,
+        "book_quantity_decimals": qty_dec,
     }
     return value
 
@@ -558,21 +603,69 @@ class Baseline:
     """Each rejected entry with its compact JSON text, for the DLQ."""
 
 
-def parse_open_orders(body: Any, account: str, received_ns: int) -> Baseline:
-    """An open-orders answer (a JSON array) as ``OpenOrder`` records and a ``BaselineEnd``.
+def open_order_entries(body: Any) -> list[Any]:
+    """The orders of an open-orders answer in either shape the SDK reads: a bare JSON array
+    or the page object ``{"orders": [...], ...}``."""
+    if isinstance(body, dict) and "orders" in body:
+        body = body["orders"]
+    if not isinstance(body, list):
+        raise FrameError(
+            Reason.WRONG_SHAPE,
+            'the open-orders answer must be a JSON array or an object with an "orders" array',
+        )
+    return body
+
+
+def markets_to_learn(body: Any, decimals: OrderDecimals) -> list[str]:
+    """The markets an open-orders answer names whose book decimals are not known yet, in
+    first-seen order. Entries that cannot be read are passed over (``parse_open_orders``
+    rejects them), and so is an answer of the wrong shape."""
+    try:
+        entries = open_order_entries(body)
+    except FrameError:
+        return []
+    found: list[str] = []
+    for entry in entries:
+        try:
+            asset = canonical_asset(require(expect_object(entry, "open order"), "base_asset"))
+        except FrameError:
+            continue
+        if asset not in found and not decimals.knows_market(asset):
+            found.append(asset)
+    return found
+
+
+def parse_market(body: Any) -> tuple[str, int, int]:
+    """A market description (``GET /market/{asset}``): ``(asset, price decimals, quantity
+    decimals)``, e.g. ``{"asset_id":"1","book_price_decimals":2,"book_quantity_decimals":4}``."""
+    obj = expect_object(body, "market")
+    return (
+        canonical_asset(require(obj, "asset_id")),
+        _decimals(require(obj, "book_price_decimals"), "book_price_decimals"),
+        _decimals(require(obj, "book_quantity_decimals"), "book_quantity_decimals"),
+    )
+
+
+def parse_open_orders(
+    body: Any, account: str, received_ns: int, decimals: OrderDecimals | None = None
+) -> Baseline:
+    """An open-orders answer as ``OpenOrder`` records and a ``BaselineEnd``.
 
     Every record of one baseline shares ``baseline.id`` (the answer's receive
     time). The closing ``BaselineEnd`` tells a consumer the set is over: an
     order it holds as open that is not in a ``complete`` baseline was closed
-    while the connector was away.
+    while the connector was away. The answer states no decimals: each order
+    gets its market's from ``decimals`` (learnt from the market's description
+    or its earlier events) and is remembered with them, so its later events
+    are scaled too.
     """
-    if not isinstance(body, list):
-        raise FrameError(Reason.WRONG_SHAPE, "the open-orders answer must be a JSON array")
+    entries = open_order_entries(body)
+    known = OrderDecimals() if decimals is None else decimals
     values: list[dict[str, Any]] = []
     rejected: list[tuple[FrameError, str]] = []
-    for entry in body:
+    for entry in entries:
         try:
-            values.append(_open_order(entry, account, received_ns))
+            values.append(_open_order(entry, account, received_ns, known))
         except FrameError as exc:
             rejected.append((exc, json_text(entry)))
     baseline = {"id": received_ns, "size": len(values), "complete": not rejected}

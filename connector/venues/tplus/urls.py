@@ -41,3 +41,10 @@ def snapshot_path(asset: str) -> str:
 
 
 TRADES_PATH = "/trades"
+
+
+def market_path(asset: str) -> str:
+    """The OMS's description of a market (its book decimals), as the SDK's
+    ``OrderBookClient.get_market`` reads it. ASSUMED: the venue's protocol
+    description documents no such endpoint."""
+    return f"/market/{asset}"

@@ -29,7 +29,8 @@ from connector.venues.json_numbers import (
     require,
     string,
 )
-from connector.venues.tplus.market_data import TRADE_STATUSES, canonical_asset
+from connector.venues.tplus.asset_ids import canonical_asset
+from connector.venues.tplus.market_data import TRADE_STATUSES
 from connector.venues.tplus.orders import Source
 
 USER_TRADES_STREAM = "tplus.user-trades"

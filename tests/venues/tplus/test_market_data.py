@@ -9,6 +9,7 @@ import pytest
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError, Reason
 from connector.venues.tplus import market_data as md
+from connector.venues.tplus.asset_ids import canonical_asset
 from tests.avro_check import roundtrip
 from tests.golden import frames, text
 
@@ -128,28 +129,12 @@ def test_a_bare_kline_object_is_rejected() -> None:
     assert info.value.reason == Reason.WRONG_SHAPE
 
 
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("1", "1"),
-        ("0001", "1"),
-        (7, "7"),
-        (
-            "0x82AF49447D8A07E3BD95BD0D56F35241523FBAB1000000000000000000000000@00000000000000A4B1",
-            "82af49447d8a07e3bd95bd0d56f35241523fbab1000000000000000000000000@00000000000000a4b1",
-        ),
-    ],
-)
-def test_canonical_asset(raw: object, expected: str) -> None:
-    assert md.canonical_asset(raw) == expected
-
-
 @pytest.mark.parametrize("asset", ["²", "1²", "\u00b9", "\u0661\u0662"])
 def test_an_asset_id_of_non_ascii_digits_is_a_bad_field_not_a_crash(asset: str) -> None:
     # str.isdigit() accepts all of these and int() refuses the first three; the canonical
     # form of an index is ASCII digits only, so the last is refused too.
     with pytest.raises(FrameError) as caught:
-        md.canonical_asset(asset)
+        canonical_asset(asset)
     assert caught.value.reason == Reason.BAD_FIELD
     trade = {
         "asset_id": asset,
@@ -161,9 +146,3 @@ def test_an_asset_id_of_non_ascii_digits_is_a_bad_field_not_a_crash(asset: str) 
     }
     with pytest.raises(FrameError):
         md.parse_trade(trade, NOW)
-
-
-def test_an_index_asset_id_keeps_its_canonical_digits() -> None:
-    assert md.canonical_asset(" 0042 ") == "42"
-    assert md.canonical_asset("000") == "0"
-    assert md.canonical_asset("9" * 5000) == "9" * 5000  # longer than int() converts

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError, Reason
 from connector.venues.tplus import orders as od
+from tests import golden
 from tests.avro_check import roundtrip
 from tests.golden import frames
 
@@ -111,8 +112,11 @@ def test_golden_values_are_scaled_losslessly_with_their_decimals() -> None:
     assert market["created"]["market"]["quantity"]["value"] == "0.2500"
     assert market["created"]["market"]["quantity_kind"] == "BaseAsset"
     assert canceled["canceled"] == {"reason": None} and canceled["asset_id"] == "1"
-    # Triggered names an order this stream never created: its decimals are unknown.
-    assert triggered["triggered"]["quantity"] == {"units": "5000", "decimals": None, "value": None}
+    # Triggered names an order this stream never created: its market's decimals scale it.
+    assert triggered["asset_id"] == created["asset_id"]
+    assert triggered["triggered"]["quantity"] == {"units": "5000", "decimals": 4, "value": "0.5000"}
+    alone = _parse(frames("tplus", "orders.jsonl")[6], od.OrderDecimals()).record.value
+    assert alone["triggered"]["quantity"] == {"units": "5000", "decimals": None, "value": None}
     assert failed["failure"] == {"reason": "INSUFFICIENT_MARGIN"}
     assert failed["asset_id"] is None and failed["timestamp_ns"] is None
 
@@ -402,9 +406,87 @@ def test_a_bad_baseline_entry_is_rejected_and_the_baseline_marked_incomplete() -
     assert baseline.records[-1].value["baseline"] == {"id": 1, "size": 1, "complete": False}
     empty = od.parse_open_orders([], ACCOUNT, 2)
     assert [r.value["event_type"] for r in empty.records] == ["BaselineEnd"]
-    with pytest.raises(FrameError) as err:
-        od.parse_open_orders({"orders": []}, ACCOUNT, 3)
-    assert err.value.reason == Reason.WRONG_SHAPE
+    wrongs: list[object] = [{"data": []}, {"orders": {}}, "[]", None]
+    for wrong in wrongs:
+        with pytest.raises(FrameError) as err:
+            od.parse_open_orders(wrong, ACCOUNT, 3)
+        assert err.value.reason == Reason.WRONG_SHAPE
+
+
+def _golden_baseline(name: str, decimals: od.OrderDecimals | None = None) -> od.Baseline:
+    body = json_numbers.loads(golden.text("tplus", name))
+    return od.parse_open_orders(body, ACCOUNT, 777, decimals)
+
+
+def test_both_golden_open_orders_shapes_give_the_same_baseline() -> None:
+    array = _golden_baseline("open_orders.json")
+    page = _golden_baseline("open_orders_page.json")
+    assert array.rejected == page.rejected == []
+    assert [r.value for r in array.records] == [r.value for r in page.records]
+    values = [roundtrip(od.ORDERS_STREAM, r.value) for r in page.records]
+    assert [v["event_type"] for v in values] == ["OpenOrder", "OpenOrder", "BaselineEnd"]
+    first = values[0]["open_order"]
+    assert (first["confirmed_trading_fees_amount"], first["pending_trading_fees_amount"]) == (
+        "-19312",
+        "-3862",
+    )
+    # Nothing seen of this market yet: the baseline states no decimals, so none are claimed.
+    assert (first["book_price_decimals"], first["book_quantity_decimals"]) == (None, None)
+
+
+def test_a_baseline_takes_its_markets_decimals_and_seeds_its_orders_later_events() -> None:
+    decimals = od.OrderDecimals()
+    # An earlier connection saw a Created of another order on the same market.
+    created = frames("tplus", "orders.jsonl")[0]
+    _parse(created, decimals)
+    baseline = _golden_baseline("open_orders_page.json", decimals)
+    opened = baseline.records[0].value
+    assert opened["asset_id"] == "1"
+    assert opened["open_order"]["book_price_decimals"] == 2
+    assert opened["open_order"]["book_quantity_decimals"] == 4
+    assert opened["open_order"]["limit_price"] == "386240"  # the venue's text, as before
+    # Triggered for that baseline-only order: no Created of it was ever seen.
+    triggered = {
+        "Triggered": {
+            "order_id": opened["order_id"],
+            "asset_id": "1",
+            "user_id": ACCOUNT,
+            "timestamp_ns": 1761283013990000000,
+            "quantity": 12500,
+            "trigger_touched": True,
+        }
+    }
+    value = _parse(triggered, decimals).record.value
+    assert value["triggered"]["quantity"] == {"units": "12500", "decimals": 4, "value": "1.2500"}
+    # Updated names no asset: the order's own seeded decimals scale it.
+    updated = {
+        "Updated": {
+            "order_id": opened["order_id"],
+            "update_timestamp_ns": 1761283013990000001,
+            "status": "PartiallyFilled",
+            "filled_quantity": 6000,
+            "remaining_quantity": 6500,
+        }
+    }
+    value = _parse(updated, decimals).record.value
+    assert value["updated"]["filled_quantity"]["value"] == "0.6000"
+
+
+def test_a_golden_baseline_names_the_markets_to_describe_and_a_description_scales_it() -> None:
+    decimals = od.OrderDecimals()
+    body = json_numbers.loads(golden.text("tplus", "open_orders_page.json"))
+    assert od.markets_to_learn(body, decimals) == ["1"]
+    assert od.markets_to_learn({"wrong": "shape"}, decimals) == []
+    assert od.markets_to_learn([{"order_id": "x"}, 5], decimals) == []
+    market = {"asset_id": "1", "book_price_decimals": 2, "book_quantity_decimals": 4}
+    decimals.remember_market(*od.parse_market(market))
+    assert od.markets_to_learn(body, decimals) == []
+    opened = od.parse_open_orders(body, ACCOUNT, 1, decimals).records[0].value["open_order"]
+    assert (opened["book_price_decimals"], opened["book_quantity_decimals"]) == (2, 4)
+    bads: list[object] = [{**market, "book_price_decimals": -1}, {"asset_id": "ETH"}, []]
+    for bad in bads:
+        with pytest.raises(FrameError):
+            od.parse_market(bad)
 
 
 @pytest.mark.parametrize("kind", [[], ["ping"], {}, {"a": 1}])
