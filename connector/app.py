@@ -45,7 +45,7 @@ from connector.ops.http_server import OpsServer
 from connector.ops.metrics import Metrics
 from connector.pipeline import Publisher, preset_dead_letters
 from connector.settings import ConfigError, Settings
-from connector.sources import tastytrade_account, tplus_market, tplus_oms
+from connector.sources import book_checkpoints, tastytrade_account, tplus_market, tplus_oms
 from connector.sources.backoff import Backoff
 from connector.sources.context import Service, SourceContext
 from connector.sources.supervisor import Supervisor, Unrecoverable
@@ -166,6 +166,20 @@ class Connector:
             await sink.close(0)
             raise StartupError(str(exc)) from None
 
+    def new_topics(self, names: list[str]) -> list[NewTopic]:
+        """The topics to create: the books topic compacted, the rest with the cluster's defaults."""
+        k = self.settings.kafka
+        compacted = {self.settings.topics().get(book_checkpoints.BOOKS_STREAM)}
+        return [
+            NewTopic(
+                n,
+                num_partitions=k.topic_partitions,
+                replication_factor=k.topic_replication,
+                config=dict(book_checkpoints.TOPIC_CONFIG) if n in compacted else {},
+            )
+            for n in names
+        ]
+
     def _create_topics(self, names: list[str]) -> None:
         """Create missing topics; a cluster that forbids it is not an error."""
         k = self.settings.kafka
@@ -175,15 +189,7 @@ class Connector:
                 **{key: v.get_secret_value() for key, v in k.security.items()},
             }
         )
-        futures = admin.create_topics(
-            [
-                NewTopic(
-                    n, num_partitions=k.topic_partitions, replication_factor=k.topic_replication
-                )
-                for n in names
-            ],
-            request_timeout=15,
-        )
+        futures = admin.create_topics(self.new_topics(names), request_timeout=15)
         for name, future in futures.items():
             try:
                 future.result()

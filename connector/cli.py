@@ -139,8 +139,13 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--seed", type=int, default=1, help="simulator random seed")
     dev.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
-    tail = sub.add_parser("tail", help="print a topic's records decoded as JSON lines")
-    tail.add_argument("topic")
+    tail = sub.add_parser(
+        "tail", help="print a topic's records decoded as JSON lines, or a book's top (--book)"
+    )
+    tail.add_argument("topic", nargs="?")
+    tail.add_argument("--book", metavar="ASSET", help="print the live top of this asset's book")
+    tail.add_argument("--books-topic", default="tplus.books", help="with --book: checkpoints")
+    tail.add_argument("--depth-topic", default="tplus.depth", help="with --book: depth records")
     tail.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", "localhost:9092"))
     tail.add_argument(
         "--registry", default=os.environ.get("SCHEMA_REGISTRY_URL", "http://localhost:8081")
@@ -289,8 +294,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
     if args.command == "tail":
-        from connector.tail import tail
+        from connector.tail import tail, tail_book
 
+        if (args.topic is None) == (args.book is None):
+            print("connector tail: give a topic or --book ASSET", file=sys.stderr)
+            return 2
+        if args.book is not None:
+            return tail_book(
+                args.book,
+                args.bootstrap,
+                args.registry,
+                books_topic=args.books_topic,
+                depth_topic=args.depth_topic,
+                max_records=args.max_records,
+                idle_timeout_s=args.idle_timeout,
+            )
         return tail(
             args.topic,
             args.bootstrap,

@@ -6,7 +6,7 @@ source does not re-implement the accounting.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
 from connector.ops.metrics import LatencyTally, Metrics, preset
@@ -58,6 +58,10 @@ class Publisher:
         """True when streams that may shed should do so rather than wait."""
         return self._sink.congested()
 
+    def observing(self, observe: Callable[[Record], None]) -> Publisher:
+        """A publisher to the same sink that shows ``observe`` every record before it goes."""
+        return ObservingPublisher(self._sink, self._metrics, observe)
+
     def submit(self, record: Record) -> Waiting | None:
         """Hand over one record; None when done, else what to await."""
         if record.event_ns is not None:
@@ -108,3 +112,17 @@ class Publisher:
                 extra_headers=extra_headers,
             )
         )
+
+
+class ObservingPublisher(Publisher):
+    """A Publisher whose records are seen (and may be given an ``on_ack``) on the way out."""
+
+    def __init__(
+        self, sink: RecordSink, metrics: Metrics, observe: Callable[[Record], None]
+    ) -> None:
+        super().__init__(sink, metrics)
+        self._observe = observe
+
+    def submit(self, record: Record) -> Waiting | None:
+        self._observe(record)
+        return Publisher.submit(self, record)  # not super(): it costs a lookup per record

@@ -7,8 +7,12 @@ tested from golden frames alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+AckHook = Callable[[int, int], None]
+"""Told ``(partition, offset)`` of a record once the brokers acknowledge it."""
 
 
 @dataclass(slots=True)
@@ -28,6 +32,8 @@ class Record:
     value: dict[str, Any]
     received_ns: int
     event_ns: int | None = None
+    on_ack: AckHook | None = None
+    """Run on the event loop once the brokers acknowledge this record (book checkpoints)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,6 +115,9 @@ class TplusMarketDataTopics(_Model):
     depth: str = "tplus.depth"
     trades: str = "tplus.trades"
     klines: str = "tplus.klines"
+    books: str = Field(
+        "tplus.books", description="Compacted topic of book checkpoints, keyed by asset."
+    )
 
 
 class TplusMarketDataSettings(_Model):
@@ -145,6 +148,12 @@ class TplusMarketDataSettings(_Model):
         10_000, ge=1, description="Diffs held while a snapshot is fetched; overflow resyncs."
     )
     snapshot_timeout_s: float = Field(10.0, gt=0, description="REST snapshot request timeout.")
+    book_checkpoint_s: float = Field(
+        10.0,
+        ge=0,
+        description="Write each depth book's full state to the books topic this often (and at "
+        "every resync), so consumers can join at any time; 0 writes none.",
+    )
     topics: TplusMarketDataTopics = TplusMarketDataTopics()
     websocket: MarketDataWebSocketSettings = MarketDataWebSocketSettings()
     silence_reconnect_s: SilenceReconnectSettings = SilenceReconnectSettings()
@@ -159,7 +168,12 @@ class TplusMarketDataSettings(_Model):
         """Stream name → topic for the enabled streams of this section."""
         if not self.enabled:
             return {}
-        wanted = {"depth": self.depth, "trades": self.trades, "klines": self.klines}
+        wanted = {
+            "depth": self.depth,
+            "trades": self.trades,
+            "klines": self.klines,
+            "books": self.depth and self.book_checkpoint_s > 0,
+        }
         return {f"tplus.{name}": getattr(self.topics, name) for name, on in wanted.items() if on}
 
     @model_validator(mode="after")

@@ -3,9 +3,12 @@
 Values are decoded with confluent-kafka's AvroDeserializer against the
 registry; a value that is not in the Confluent wire format (the dead-letter
 topic holds raw frames) is printed as text with its headers instead.
+``--book ASSET`` prints the live top of one depth book instead, kept by the
+reference reader (:class:`connector.readers.BookReader`).
 
 Exit codes: 0 records printed (or interrupted); 1 the topic does not exist, or
-``--idle-timeout`` passed without a single record; 3 no broker or no registry
+``--idle-timeout`` passed without a single record, or (``--book``) the records
+after the book's checkpoint are no longer retained; 3 no broker or no registry
 answered.
 """
 
@@ -29,6 +32,8 @@ from connector.delivery.serde import (
     probe_registry,
     registry_errors,
 )
+from connector.readers import BookReader, CheckpointExpired
+from connector.readers.depth_book import Applied, DepthBook
 
 EXIT_OK = 0
 EXIT_NOTHING = 1
@@ -173,3 +178,88 @@ def _consume(
     finally:
         consumer.close()
     return EXIT_OK
+
+
+def top_of_book(book: DepthBook) -> dict[str, Any]:
+    """One line of ``tail --book``: the book's sequence, state and best levels."""
+    bid, ask = book.best_bid(), book.best_ask()
+    return {
+        "asset": book.asset,
+        "sequence": book.sequence,
+        "state": book.state.value,
+        "invalid_reason": book.invalid_reason,
+        "bid": None if bid is None or not book.valid else [bid["price"], bid["quantity"]],
+        "ask": None if ask is None or not book.valid else [ask["price"], ask["quantity"]],
+    }
+
+
+def tail_book(
+    asset: str,
+    bootstrap: str,
+    registry_url: str,
+    *,
+    books_topic: str,
+    depth_topic: str,
+    max_records: int | None,
+    idle_timeout_s: float | None,
+    metadata_timeout_s: float = METADATA_TIMEOUT_S,
+) -> int:
+    """Print the top of ``asset``'s book as JSON lines: once at start, then when it moves."""
+    client = SchemaRegistryClient({"url": registry_url})
+    try:
+        probe_registry(client)
+    except (RegistryUnavailable, SchemaSetupError) as exc:
+        print(f"connector tail: {exc} (--registry {registry_url})", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    finally:
+        client.close()
+    reader = BookReader(
+        asset,
+        bootstrap,
+        registry_url,
+        books_topic=books_topic,
+        depth_topic=depth_topic,
+        timeout_s=metadata_timeout_s,
+    )
+    try:
+        reader.start()
+        _follow_top(reader, max_records, idle_timeout_s)
+    except CheckpointExpired as exc:
+        print(f"connector tail: {exc}", file=sys.stderr)
+        return EXIT_NOTHING
+    except (KafkaException, TimeoutError) as exc:
+        print(f"connector tail: {_kafka_trouble(exc)} (--bootstrap {bootstrap})", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except KeyboardInterrupt:
+        print("connector tail: interrupted", file=sys.stderr)
+    finally:
+        reader.close()
+    return EXIT_OK
+
+
+def _follow_top(reader: BookReader, max_records: int | None, idle_timeout_s: float | None) -> None:
+    shown = top_of_book(reader.book)
+    print(json.dumps(shown), flush=True)
+    printed = 0
+    last = time.monotonic()
+    while max_records is None or printed < max_records:
+        applied = reader.poll(0.5)
+        if applied is None or applied in (Applied.DUPLICATE, Applied.SKIPPED):
+            if idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
+                return
+            continue
+        last = time.monotonic()
+        line = top_of_book(reader.book)
+        if {**line, "sequence": None} != {**shown, "sequence": None}:  # the top moved
+            print(json.dumps(line), flush=True)
+            shown = line
+            printed += 1
+
+
+def _kafka_trouble(exc: KafkaException | TimeoutError) -> str:
+    """One line for what stopped the book: an error's name, never a stack."""
+    if isinstance(exc, TimeoutError):
+        return f"Kafka did not answer in time: {exc}"
+    err = exc.args[0] if exc.args else None
+    name = err.name() if isinstance(err, KafkaError) else type(exc).__name__
+    return f"Kafka failed ({name})"

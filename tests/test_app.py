@@ -269,6 +269,19 @@ async def test_a_taken_metrics_port_fails_start_up_naming_the_key(
             await Connector(settings).run(asyncio.Event())
 
 
+def test_the_books_topic_is_created_compacted_and_the_others_with_defaults(
+    cluster: MockCluster, registry: RegistryServer
+) -> None:
+    renamed = {"tplus": {"market_data": {"topics": {"books": "risk.books"}}}}
+    settings = _settings(cluster, registry.url, kafka={"topic_partitions": 4}, **renamed)
+    names = [*settings.topics().values(), settings.kafka.dlq_topic]
+    topics = {t.topic: t for t in Connector(settings).new_topics(names)}
+    assert sorted(topics) == sorted(names) and "risk.books" in topics
+    assert topics["risk.books"].config == {"cleanup.policy": "compact"}
+    assert all(t.config == {} for name, t in topics.items() if name != "risk.books")
+    assert {t.num_partitions for t in topics.values()} == {4}
+
+
 async def test_topic_creation_tolerates_a_cluster_that_cannot_create_topics(
     cluster: MockCluster, registry: RegistryServer
 ) -> None:

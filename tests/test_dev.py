@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import json
 import re
 import signal
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,6 +35,26 @@ async def _read_addresses(proc: asyncio.subprocess.Process) -> dict[str, str]:
             if sep and name.isupper():
                 found[name] = value
     return found
+
+
+async def _tail(env: dict[str, str], *args: str) -> list[dict[str, Any]]:
+    """``connector tail ARGS`` against the dev stack, as another process; its JSON lines."""
+    tail = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "connector",
+        "tail",
+        *args,
+        "--bootstrap",
+        env["KAFKA_BOOTSTRAP"],
+        "--registry",
+        env["SCHEMA_REGISTRY_URL"],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(tail.communicate(), timeout=60)
+    assert tail.returncode == 0, err.decode()
+    return [json.loads(line) for line in out.decode().splitlines()]
 
 
 async def _status_line(proc: asyncio.subprocess.Process) -> str:
@@ -109,26 +132,14 @@ async def test_dev_runs_the_stack_and_other_processes_decode_every_topic(tmp_pat
         assert all(r.key in ("1", "2") for r in records["tplus.depth"])
         assert all(isinstance(r.value["price"], str) for r in records["tplus.trades"])
 
-        tail = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "connector",
-            "tail",
-            "tplus.trades",
-            "--from-beginning",
-            "--max-records",
-            "2",
-            "--bootstrap",
-            env["KAFKA_BOOTSTRAP"],
-            "--registry",
-            env["SCHEMA_REGISTRY_URL"],
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(tail.communicate(), timeout=60)
-        assert tail.returncode == 0, err.decode()
-        lines = [json.loads(line) for line in out.decode().splitlines()]
+        lines = await _tail(env, "tplus.trades", "--from-beginning", "--max-records", "2")
         assert len(lines) == 2 and all("trade_id" in line["value"] for line in lines)
+        tops = await _tail(env, "--book", "1", "--max-records", "3")
+        assert len(tops) == 4 and all(top["asset"] == "1" for top in tops)
+        joined = tops[0]  # the book as loaded from its latest checkpoint
+        assert joined["state"] == "live" and Decimal(joined["bid"][0]) < Decimal(joined["ask"][0])
+        moves = [{k: v for k, v in top.items() if k != "sequence"} for top in tops]
+        assert all(a != b for a, b in itertools.pairwise(moves)), "a line without a move"
 
         async with httpx.AsyncClient() as http:
             body = (await http.get(env["METRICS_URL"])).text

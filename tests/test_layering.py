@@ -31,7 +31,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
         | {"ops.progress", "governance.config_example", "__version__"}
         | {"delivery.serde"}
     ),
-    "tail": frozenset({"delivery.serde"}),
+    "tail": frozenset({"delivery.serde", "readers"}),
     # shared types
     "settings": frozenset(),
     "secrets": frozenset(),
@@ -42,7 +42,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "ops": frozenset(),
     "delivery": frozenset({"ops", "venues.errors", "sources.backoff"}),
     "governance": frozenset({"delivery.serde", "venues"}),
-    "sources": frozenset({"ops", "venues"}),
+    "sources": frozenset({"ops", "venues", "readers.depth_book"}),
+    "readers": frozenset(),
     "embedded": frozenset({"governance.compat"}),
     "simulators": frozenset({"ops.wire_log"}),
 }
@@ -55,6 +56,7 @@ PURE = [
     ROOT / "delivery" / "avro_writer.py",
     ROOT / "governance" / "compat.py",
     ROOT / "sources" / "backoff.py",
+    ROOT / "readers" / "depth_book.py",
     ROOT / "bench" / "frames.py",
     ROOT / "bench" / "stats.py",
     ROOT / "simulators" / "book_model.py",

@@ -18,6 +18,7 @@ def test_the_example_config_is_valid() -> None:
         "tplus.depth": "tplus.depth",
         "tplus.trades": "tplus.trades",
         "tplus.klines": "tplus.klines",
+        "tplus.books": "tplus.books",
     }
 
 

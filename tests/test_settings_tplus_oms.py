@@ -16,7 +16,8 @@ def _oms(**section: Any) -> dict[str, Any]:
 
 
 def test_off_by_default_and_topics_when_on() -> None:
-    assert parse_settings({}).topics().keys() == {"tplus.depth", "tplus.trades", "tplus.klines"}
+    market_data = {"tplus.depth", "tplus.trades", "tplus.klines", "tplus.books"}
+    assert parse_settings({}).topics().keys() == market_data
     settings = parse_settings(_oms(enabled=True, accounts=[ACCOUNT]))
     assert settings.topics() == {
         "tplus.orders": "tplus.orders",

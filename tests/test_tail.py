@@ -10,7 +10,7 @@ from confluent_kafka import Producer
 
 from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
-from connector.tail import tail
+from connector.tail import tail, tail_book
 
 
 @pytest.fixture
@@ -96,3 +96,27 @@ def test_records_then_an_idle_timeout_exit_0(
     captured = capsys.readouterr()
     assert '"raw": "not avro"' in captured.out
     assert _one_line(captured.err) == "connector tail: 1 records; none for 0.5 s"
+
+
+def _tail_book(bootstrap: str, registry_url: str) -> int:
+    return tail_book(
+        "1",
+        bootstrap,
+        registry_url,
+        books_topic="tplus.books",
+        depth_topic="tplus.depth",
+        max_records=None,
+        idle_timeout_s=1.0,
+        metadata_timeout_s=2.0,
+    )
+
+
+def test_a_book_tail_without_a_registry_or_a_broker_is_one_line_and_exit_3(
+    cluster: MockCluster, registry: RegistryServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    closed = f"127.0.0.1:{_closed_port()}"
+    assert _tail_book(cluster.bootstrap_servers, f"http://{closed}") == 3
+    assert "schema registry unreachable" in _one_line(capsys.readouterr().err)
+    assert _tail_book(closed, registry.start()) == 3
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("connector tail: Kafka") and f"--bootstrap {closed}" in line

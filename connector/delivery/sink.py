@@ -38,7 +38,7 @@ from connector.ops.health import Health
 from connector.ops.log_throttle import RateLimitedLog, Throttle
 from connector.ops.metrics import Metrics, TopicInstruments, preset
 from connector.pipeline import Waiting, settle
-from connector.records import DeadLetter, DeadLetterHeader, OptionalHeader, Record, Stage
+from connector.records import AckHook, DeadLetter, DeadLetterHeader, OptionalHeader, Record, Stage
 from connector.venues.errors import Reason
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,7 @@ class _Pending:
     enqueued: float
     instruments: TopicInstruments
     attempts: int = 0
+    on_ack: AckHook | None = None
 
 
 class SinkError(Exception):
@@ -366,6 +367,7 @@ class KafkaSink:
             record.received_ns,
             self._monotonic(),
             instruments,
+            on_ack=record.on_ack,
         )
         if self._open.is_set():
             try:
@@ -542,6 +544,8 @@ class KafkaSink:
                 self._kafka_health(True, "")
             if self._ack_observer is not None:
                 self._ack_observer(entry.received_ns, now_ns)
+            if entry.on_ack is not None:
+                self._report_ack(entry.on_ack, msg)
             return
         name = err.name()
         with self._ledger_lock:
@@ -557,6 +561,16 @@ class KafkaSink:
             self._loop.call_soon_threadsafe(self._schedule_rebuild, generation, name)
             return
         self._loop.call_soon_threadsafe(self._retry, ident, name, err.retriable())
+
+    def _report_ack(self, hook: AckHook, msg: Message) -> None:
+        """Run a record's ``on_ack`` with its partition and offset, on the loop, unless closed."""
+        partition, offset = msg.partition(), msg.offset()
+        if self._loop is not None and partition is not None and offset is not None:
+            self._loop.call_soon_threadsafe(self._run_ack_hook, hook, partition, offset)
+
+    def _run_ack_hook(self, hook: AckHook, partition: int, offset: int) -> None:
+        if not self._closing:
+            hook(partition, offset)
 
     # --- recovery (event loop) -------------------------------------------------------
 

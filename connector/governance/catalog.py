@@ -14,6 +14,7 @@ STREAM_SCHEMAS: dict[str, str] = {
     "tplus.depth": "tplus/DepthEvent.avsc",
     "tplus.trades": "tplus/Trade.avsc",
     "tplus.klines": "tplus/Kline.avsc",
+    "tplus.books": "tplus/BookCheckpoint.avsc",
     "tplus.orders": "tplus/OrderEvent.avsc",
     "tplus.user-trades": "tplus/UserTrade.avsc",
     "tastytrade.orders": "tastytrade/Order.avsc",

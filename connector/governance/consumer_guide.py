@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from connector.venues.errors import Reason
 from connector.venues.tplus.book_sync import GapReason
 
 DEPTH_STREAM = "tplus.depth"
+BOOKS_STREAM = "tplus.books"
 CONSUMER_EXAMPLE = "depth_consumer.py"
 _PRIMITIVES = ("null", "boolean", "int", "long", "float", "double", "bytes", "string")
 _NAMED = ("record", "enum", "fixed")
@@ -387,6 +389,7 @@ def render(topics: Sequence[TopicDoc], consumer_example: str, dlq: str) -> str:
     if DEPTH_STREAM in by_stream:
         out += _depth_section(by_stream[DEPTH_STREAM].topic)
     out += _baseline_section(topics, by_stream)
+    out += _joining_section(topics, by_stream)
     out += _dead_letter_section(dlq)
     out += _EVOLUTION
     out += ["## Topic reference", ""]
@@ -418,9 +421,12 @@ _DECODING = [
     "  the connector received the data; the venue's own event time is a separate field where the",
     "  venue sends one.",
     "",
-    "A consumer that keeps one order book per asset from the depth topic (install",
-    "`confluent-kafka[avro,schemaregistry]`; this file is `docs/examples/depth_consumer.py`",
-    "and the connector's test suite runs it against a Kafka cluster and a registry):",
+    "A consumer that keeps one asset's order book and may start at any moment, with the",
+    "reference reader shipped in the connector package (`connector.readers.BookReader`, built",
+    "on confluent-kafka's `DeserializingConsumer` and `AvroDeserializer`; see",
+    "[Joining at any time](#joining-at-any-time)). This file is",
+    "`docs/examples/depth_consumer.py`; the connector's test suite runs it against a Kafka",
+    "cluster and a registry:",
     "",
 ]
 
@@ -466,12 +472,13 @@ def _depth_section(topic: str) -> list[str]:
         "   Mark the book invalid and ignore DIFFs until the next `SNAPSHOT`, which the",
         "   connector fetches at once.",
         "",
-        "A consumer that starts in the middle of the topic skips DIFFs until it sees a",
+        "A consumer that starts in the middle of the topic either joins from a checkpoint (see",
+        "[Joining at any time](#joining-at-any-time)) or skips DIFFs until it sees a",
         "`SNAPSHOT`. The connector guarantees the sequence: on every (re)connect it buffers",
         "diffs, fetches the REST snapshot, drops buffered diffs at or below the snapshot's",
         "sequence number, and refetches a snapshot older than the first buffered diff. A diff",
         "that does not follow the previous one is announced with a `GAP` and followed by a",
-        "fresh `SNAPSHOT`. The example consumer above implements these rules.",
+        "fresh `SNAPSHOT`. The reader the example consumer above uses implements these rules.",
         "",
     ]
 
@@ -512,6 +519,82 @@ def _baseline_section(topics: Sequence[TopicDoc], by_stream: Mapping[str, TopicD
             "baseline of a book.",
             "",
         ]
+    return lines
+
+
+def _joining_section(topics: Sequence[TopicDoc], by_stream: Mapping[str, TopicDoc]) -> list[str]:
+    """How a consumer that starts late, or restarts, gets whole state without a full replay."""
+    lines = [
+        "## Joining at any time",
+        "",
+        "A consumer that starts, or restarts, from the latest offset has no state to apply",
+        "changes to; replaying the whole retention is slow and only works while the first",
+        "baseline is still retained. Each kind of topic has a shorter way in.",
+        "",
+    ]
+    if DEPTH_STREAM in by_stream and BOOKS_STREAM in by_stream:
+        depth, books = by_stream[DEPTH_STREAM].topic, by_stream[BOOKS_STREAM].topic
+        lines += [
+            f"### Order books: the latest checkpoint, then `{depth}`",
+            "",
+            f"`{books}` holds the full book of each asset at a sequence number, keyed by asset,",
+            "on a compacted topic (`cleanup.policy=compact` where the connector creates it): one",
+            "every `book_checkpoint_s` (10 s by default) while the book changes, and one after",
+            "every resync. A checkpoint names the partition and offset in the depth topic of the",
+            "last record it includes, and is written only after the brokers acknowledged that",
+            "record. To join:",
+            "",
+            f"1. Read `{books}` from its oldest record to its end (the high watermark of each",
+            "   partition when you start) and keep the record with the asset's key and the",
+            "   greatest `written_ns`. Until the cleaner has compacted a segment, older",
+            "   checkpoints of the same asset are still there.",
+            "2. Load its `bids` and `asks` as the book at `sequence_number`.",
+            "3. Read `depth_partition` of `depth_topic` from `depth_offset + 1` and apply the",
+            "   records with the asset's key by the rules above; the first DIFF follows the",
+            "   checkpoint's `sequence_number` by one step.",
+            "4. If `depth_offset + 1` is below the partition's oldest retained offset, the",
+            "   records in between are gone: do not apply what is left. Wait for a newer",
+            "   checkpoint, or read from the oldest record and wait for a `SNAPSHOT`. Without any",
+            "   checkpoint (a deployment with `book_checkpoint_s: 0`) do the latter.",
+            "",
+            "`connector.readers.BookReader` does exactly this and raises `CheckpointExpired` in",
+            "case 4 (the example above); `connector tail --book ASSET` prints a live top of book",
+            "with it.",
+            "",
+        ]
+    marked = sorted({t.topic for t in topics if t.markers()})
+    if marked:
+        names = ", ".join(f"`{topic}`" for topic in marked)
+        text = (
+            f"On the topics with baseline records ({names}) the state of a key (an account)"
+            " is its latest baseline plus every record after it. Read the key's partition from"
+            " the oldest retained record (or scan back from the end), and for each key remember"
+            " where its latest baseline began: the first of a run of baseline records (see the"
+            " markers above; on `tplus.orders` the records of one `baseline.id`, closed by"
+            " `BaselineEnd`). Drop what you built before that point and apply the baseline and"
+            " everything after it. The connector publishes a baseline after every (re)connect,"
+            " so a key whose connection stayed up longer than the retention has none left: read"
+            " that key from its oldest record, which is then only as complete as the stream."
+            " Other account topics get no baseline: their records are events, read from"
+            " wherever a consumer's interest starts."
+        )
+        lines += [
+            "### Account topics: the latest baseline, then everything after it",
+            "",
+            *textwrap.wrap(text, width=88, break_on_hyphens=False),
+            "",
+        ]
+    lines += [
+        "### Duplicates: the `event-id` header",
+        "",
+        "Every record carries an `event-id` header: one value per event, the same on every",
+        "copy of it (a record produced again after a failed delivery, after a producer was",
+        "replaced, or replayed after a restart). A consumer that must apply each event once",
+        "keeps the ids it applied since its starting point (a checkpoint, a baseline) and",
+        "skips a record whose `event-id` it has seen; on depth the `sequence_number` rules",
+        "above already drop such copies.",
+        "",
+    ]
     return lines
 
 

@@ -22,6 +22,7 @@ from connector.ops.metrics import Metrics, preset
 from connector.pipeline import Publisher, settle
 from connector.records import FrameSource, OptionalHeader, Record, members
 from connector.settings import ConfigError, TplusMarketDataSettings
+from connector.sources import book_checkpoints
 from connector.sources.backoff import Backoff
 from connector.sources.containment import Containment, where
 from connector.sources.context import Service, SourceContext
@@ -368,7 +369,7 @@ def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
             handler = DepthHandler(
                 asset,
                 BookSync(asset, step=md.sequence_step, max_buffered=md.max_buffered_diffs),
-                ctx.publisher,
+                book_checkpoints.depth_publisher(md, ctx.publisher, asset, ctx.clock_ns),
                 fetch,
                 ctx.metrics,
                 retry=new_retry(ctx.child_rng()),

@@ -1,95 +1,44 @@
-"""Keep T+ order books from the tplus.depth topic, decoded with confluent-kafka.
+"""Keep one T+ order book from the connector's topics, joining at any moment.
 
-Run: python depth_consumer.py BOOTSTRAP_SERVERS SCHEMA_REGISTRY_URL
+Run: python depth_consumer.py BOOTSTRAP_SERVERS SCHEMA_REGISTRY_URL ASSET
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from decimal import Decimal
-from typing import Any
 
-from confluent_kafka import DeserializingConsumer, KafkaException
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer
-from confluent_kafka.serialization import StringDeserializer
+from connector.readers import BookReader
+from connector.readers.depth_book import DepthBook
 
 
-class Book:
-    """One asset's book: SNAPSHOT replaces it, DIFF sets levels, GAP invalidates it."""
-
-    def __init__(self) -> None:
-        self.bids: dict[Decimal, Decimal] = {}
-        self.asks: dict[Decimal, Decimal] = {}
-        self.valid = False
-        self.sequence: int | None = None
-
-    def apply(self, event: dict[str, Any]) -> None:
-        if event["kind"] == "GAP":
-            self.valid = False  # wait for the SNAPSHOT the connector fetches next
-            return
-        if event["kind"] == "SNAPSHOT":
-            self.bids.clear()
-            self.asks.clear()
-            self.valid = True
-        elif not self.valid:
-            return  # a DIFF before the first SNAPSHOT: nothing to apply it to
-        self.sequence = event["sequence_number"]
-        for side, levels in ((self.bids, event["bids"]), (self.asks, event["asks"])):
-            for level in levels:
-                price, quantity = Decimal(level["price"]), Decimal(level["quantity"])
-                if quantity == 0:
-                    side.pop(price, None)
-                else:
-                    side[price] = quantity
-
-
-def follow_books(
+def follow_book(
     bootstrap: str,
     registry_url: str,
-    group_id: str = "order-books",
-    until: Callable[[dict[str, Book]], bool] = lambda books: False,
-) -> dict[str, Book]:
-    """Apply every depth record to its asset's book until ``until(books)`` is true."""
-    registry = SchemaRegistryClient({"url": registry_url})
-    consumer = DeserializingConsumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": group_id,
-            "auto.offset.reset": "earliest",  # a new group starts at the oldest record
-            "key.deserializer": StringDeserializer("utf_8"),  # keys are plain UTF-8
-            "value.deserializer": AvroDeserializer(registry),  # writer schema by id
-        }
-    )
-    consumer.subscribe(["tplus.depth"])
-    books: dict[str, Book] = {}
-    try:
-        while not until(books):
-            message = consumer.poll(1.0)
-            if message is None:
-                continue
-            if message.error() is not None:
-                raise KafkaException(message.error())
-            asset, event = message.key(), message.value()
-            assert isinstance(asset, str) and isinstance(event, dict)  # deserialized
-            books.setdefault(asset, Book()).apply(event)
-    finally:
-        consumer.close()
-        registry.close()
-    return books
+    asset: str,
+    until: Callable[[DepthBook], bool] = lambda book: False,
+) -> DepthBook:
+    """Join ``asset``'s book from its latest checkpoint, then apply depth records until ``until``.
+
+    The reader loads the newest checkpoint from the compacted ``tplus.books`` topic,
+    reads ``tplus.depth`` from the record after it, and applies SNAPSHOT, DIFF and GAP
+    records by the guide's rules (``book.valid`` is false from a GAP to the next
+    SNAPSHOT). It raises ``CheckpointExpired`` when retention removed the records after
+    the checkpoint, instead of building a wrong book.
+    """
+    with BookReader(asset, bootstrap, registry_url) as reader:
+        while not until(reader.book):
+            reader.poll(1.0)
+        return reader.book
 
 
-def show(books: dict[str, Book]) -> bool:
-    """Print the top of every valid book on one refreshed line; never stop."""
-    tops = [
-        f"{asset}#{book.sequence} {max(book.bids)}/{min(book.asks)}"
-        for asset, book in sorted(books.items())
-        if book.valid and book.bids and book.asks
-    ]
-    print(" | ".join(tops), end="\r", flush=True)
+def show(book: DepthBook) -> bool:
+    """Print the top of the book on one refreshed line; never stop."""
+    bid, ask = book.best_bid(), book.best_ask()
+    if book.valid and bid is not None and ask is not None:
+        print(f"{book.asset}#{book.sequence} {bid['price']}/{ask['price']}", end="\r", flush=True)
     return False
 
 
 if __name__ == "__main__":
-    follow_books(sys.argv[1], sys.argv[2], until=show)
+    follow_book(sys.argv[1], sys.argv[2], sys.argv[3], until=show)

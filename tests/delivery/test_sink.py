@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -145,6 +145,27 @@ async def test_a_failed_delivery_is_produced_again(rig: Rig, metrics: Metrics) -
         == 1
     )
     assert sample(metrics, "connector_records_delivered_total", topic=TOPIC) == 1
+
+
+async def test_on_ack_gets_the_partition_and_offset_the_record_was_written_at(
+    rig: Rig,
+) -> None:
+    # Book checkpoints name the depth record they end with by these two numbers.
+    acked: asyncio.Queue[tuple[int, int, int]] = asyncio.Queue()
+
+    def hook(n: int) -> Callable[[int, int], None]:
+        return lambda partition, offset: acked.put_nowait((n, partition, offset))
+
+    rig.cluster.push_request_errors(PRODUCE, [KafkaError.INVALID_RECORD])  # a first failure
+    for n in range(3):
+        record = _numbered(n)
+        record.on_ack = hook(n)
+        await rig.sink.send(record)
+    reports = [await asyncio.wait_for(acked.get(), timeout=10) for _ in range(3)]
+    got = await asyncio.to_thread(_read, rig, [TOPIC], {TOPIC: 3}, True)
+    written = {r.value["trade_id"]: (r.partition, r.offset) for r in got[TOPIC]}
+    assert {n: (p, o) for n, p, o in reports} == written
+    assert acked.empty()
 
 
 def _numbered(n: int) -> Record:

@@ -260,7 +260,8 @@ def test_shared_configuration_merges_with_each_connectors_own(chart: helm_python
         _settings(rendered, d[n]) for n in ("tplus-depth-a", "tplus-depth-b", "tplus-trades")
     )
     # The connector's false and 0 win over the shared true and 20.
-    assert a.topics() == {"tplus.depth": "tplus.depth"}
+    # A depth shard also writes its assets' book checkpoints.
+    assert a.topics() == {"tplus.depth": "tplus.depth", "tplus.books": "tplus.books"}
     assert (a.kafka.create_topics, a.kafka.linger_ms) == (True, 20)
     assert (b.kafka.create_topics, b.kafka.linger_ms) == (False, 0)
     assert b.tplus.market_data.assets == ["4", "5"]

@@ -2,8 +2,9 @@
 
 Schemas are registered the way a deploy pipeline does (``connector schemas register``),
 the connector runs lookup-only (``schema_registry.auto_register: false``), and
-``docs/examples/depth_consumer.py`` rebuilds the books through a consumer group with
-confluent-kafka's DeserializingConsumer and AvroDeserializer.
+``docs/examples/depth_consumer.py`` joins each book after the fact through
+``connector.readers.BookReader`` (confluent-kafka's DeserializingConsumer and
+AvroDeserializer): from the latest checkpoint on ``tplus.books``, then ``tplus.depth``.
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ import asyncio
 import importlib.util
 import json
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+
+import pytest
 
 from connector.app import Connector, RuntimeInfo
 from connector.cli import main
 from connector.dev import dev_settings
 from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
+from connector.readers.depth_book import DepthBook
 from connector.settings import parse_settings
 from connector.simulators.tplus_market import TplusMarketSimulator
 from tests.kafka_reader import Consumed, TopicReader
@@ -51,7 +55,13 @@ async def test_the_guide_example_rebuilds_the_venue_books() -> None:
     example = _load_example()
     with MockCluster(brokers=1) as cluster, RegistryServer() as registry:
         registry_url = registry.start()
-        for topic in ("tplus.depth", "tplus.trades", "tplus.klines", "connector.dlq"):
+        for topic in (
+            "tplus.depth",
+            "tplus.trades",
+            "tplus.klines",
+            "tplus.books",
+            "connector.dlq",
+        ):
             cluster.create_topic(topic, partitions=3)
         assert (
             await asyncio.to_thread(main, ["schemas", "register", "--registry", registry_url]) == 0
@@ -87,18 +97,24 @@ async def test_the_guide_example_rebuilds_the_venue_books() -> None:
             final = {a: sim.emitted.depth[a][-1].sequence_number for a in ASSETS}
             deadline = time.monotonic() + 30
 
-            def caught_up(books: dict[str, Any]) -> bool:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"books at { {a: b.sequence for a, b in books.items()} }")
-                return all(a in books and books[a].sequence == final[a] for a in ASSETS)
+            def caught_up(asset: str) -> Callable[[DepthBook], bool]:
+                def done(book: DepthBook) -> bool:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"book {asset} at {book.sequence}")
+                    return book.sequence == final[asset]
 
-            books = await asyncio.to_thread(
-                example.follow_books,
-                cluster.bootstrap_servers,
-                registry_url,
-                "guide-example",
-                caught_up,
-            )
+                return done
+
+            books = {
+                asset: await asyncio.to_thread(
+                    example.follow_book,
+                    cluster.bootstrap_servers,
+                    registry_url,
+                    asset,
+                    caught_up(asset),
+                )
+                for asset in ASSETS
+            }
         finally:
             stop.set()
             assert await asyncio.wait_for(task, timeout=30) == 0
@@ -106,23 +122,21 @@ async def test_the_guide_example_rebuilds_the_venue_books() -> None:
     for asset in ASSETS:
         venue = sim.book(asset)
         assert books[asset].valid
-        assert (books[asset].bids, books[asset].asks) == (dict(venue.bids), dict(venue.asks))
+        assert books[asset].quantities() == (venue.bids, venue.asks)
 
 
-def test_the_example_book_follows_the_guide_rules_on_the_example_records() -> None:
+def test_the_example_shows_the_top_of_a_valid_book_only(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     example = _load_example()
     snapshot, diff, gap = json.loads((EXAMPLE.parent / "tplus.depth.json").read_text())
-    book = example.Book()
-    book.apply(diff)
-    assert not book.valid and book.bids == {}  # nothing to apply a DIFF to yet
-    book.apply(snapshot)
-    book.apply(diff)
-    assert book.valid and book.sequence == diff["sequence_number"]
-    assert book.bids[Decimal("3862.4")] == Decimal("1.75")
-    assert book.asks[Decimal("3863.3")] == Decimal("1.2")
+    book = DepthBook("1")
+    for value in (snapshot, diff):
+        book.apply(value)
+        assert example.show(book) is False
     book.apply(gap)
-    assert not book.valid
-    book.apply({**diff, "sequence_number": 1046})
-    assert book.sequence == diff["sequence_number"]  # ignored until the next SNAPSHOT
-    book.apply({**diff, "kind": "DIFF", "bids": [{"price": "3862.4", "quantity": "0"}]})
-    assert Decimal("3862.4") in book.bids
+    example.show(book)
+    shown = capsys.readouterr().out.split("\r")
+    best_bid = max(Decimal(level["price"]) for level in diff["bids"] + snapshot["bids"])
+    assert shown[:2] == ["1#1041 3862.4/3863.0", f"1#1042 {best_bid}/3863.0"]
+    assert shown[2:] == [""]  # nothing for the invalid book

@@ -70,12 +70,28 @@ def test_the_guide_covers_the_dead_letter_topic_and_the_promises() -> None:
         "## Ordering and delivery",
         "## Rebuilding an order book from `tplus.depth`",
         "## Baseline records",
+        "## Joining at any time",
+        "### Order books: the latest checkpoint, then `tplus.depth`",
+        "### Account topics: the latest baseline, then everything after it",
+        "### Duplicates: the `event-id` header",
         "## Dead letters",
         "## Schema evolution",
     ):
         assert f"\n{heading}\n" in guide
     assert f"| [`{DLQ}`](#dead-letters) |" in guide
     assert (EXAMPLES / "depth_consumer.py").read_text(encoding="utf-8") in guide
+
+
+def test_the_joining_section_names_the_checkpoint_fields_and_every_baseline_topic() -> None:
+    guide = _fresh()
+    joining = guide.split("\n## Joining at any time\n", 1)[1].split("\n## ", 1)[0]
+    books = json.loads(catalog.schema_text("tplus.books"))
+    for name in ("depth_topic", "depth_partition", "depth_offset", "written_ns", "sequence_number"):
+        assert name in {f["name"] for f in books["fields"]}
+        assert f"`{name}" in joining
+    accounts = joining.split("### Account topics", 1)[1].split("###", 1)[0]
+    for doc in load_topics(catalog.schemas_dir(), EXAMPLES, default_topics()):
+        assert (f"`{doc.topic}`" in accounts) == bool(doc.markers()), doc.topic
 
 
 @pytest.mark.parametrize(
