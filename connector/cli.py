@@ -182,7 +182,7 @@ def _install_stop(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
 
 
 def _run(config: Path) -> int:
-    from connector.app import Connector, StartupError
+    from connector.app import Connector, StartupError, StoppedError
     from connector.delivery.serde import SchemaSetupError
     from connector.ops import process_policy, progress
 
@@ -227,6 +227,9 @@ def _run(config: Path) -> int:
         return asyncio.run(main())
     except (StartupError, SchemaSetupError) as exc:
         log.error("start-up failed: %s", exc)
+        return 1
+    except StoppedError as exc:
+        log.error("stopped: %s", exc)
         return 1
 
 

@@ -35,6 +35,8 @@ class GapReason:
     SEQUENCE_GAP = "sequence_gap"
     DISCONNECTED = "disconnected"
     BACKPRESSURE = "backpressure"
+    DEAD_LETTERED = "dead_lettered"
+    """A diff (or a frame that may have been one) went to the DLQ instead of the topic."""
 
 
 class ResyncReason:
@@ -43,6 +45,8 @@ class ResyncReason:
     STALE_SNAPSHOT = "stale_snapshot"
     UNKNOWN_SEQUENCE = "unknown_sequence"
     BACKPRESSURE = "backpressure"
+    LOST = "lost"
+    """A frame of the live book was lost (see ``on_lost``)."""
 
 
 @dataclass(slots=True)
@@ -108,19 +112,37 @@ class BookSync:
         if self.state is SyncState.SHEDDING:
             return out
         if self.state is SyncState.LIVE:
-            assert self.last_sequence is not None
-            out.records.append(
-                depth_record(
-                    "GAP",
-                    self.asset,
-                    received_ns,
-                    gap_expected=self.last_sequence + self.step,
-                    gap_reason=GapReason.BACKPRESSURE,
-                )
-            )
+            out.records.append(self._gap(received_ns, GapReason.BACKPRESSURE))
         self.state = SyncState.SHEDDING
         self._buffer.clear()
         return out
+
+    def on_lost(self, received_ns: int, reason: str) -> SyncOutput:
+        """A diff will never reach the topic (dead-lettered): announce it and resync.
+
+        Only a live book has something to lose. While a snapshot is awaited
+        the buffered diffs are checked against it by sequence number, which
+        finds a missing one; a shedding book has announced its gap already.
+        """
+        out = SyncOutput()
+        if self.state is not SyncState.LIVE:
+            return out
+        out.records.append(self._gap(received_ns, reason))
+        self.state = SyncState.AWAITING_SNAPSHOT
+        self._buffer.clear()
+        out.request_snapshot = ResyncReason.LOST
+        return out
+
+    def _gap(self, received_ns: int, reason: str) -> Record:
+        """The GAP a live book announces when what follows its last diff is lost."""
+        assert self.last_sequence is not None
+        return depth_record(
+            "GAP",
+            self.asset,
+            received_ns,
+            gap_expected=self.last_sequence + self.step,
+            gap_reason=reason,
+        )
 
     def step_live(self, diff: BookLevels, received_ns: int) -> Record | None:
         """The common case in one step: a diff that continues a live book.

@@ -87,6 +87,25 @@ def test_disconnect_announces_a_gap_only_for_a_live_book() -> None:
     assert sync.on_snapshot(diff(9), NS).records == []  # a late response is ignored
 
 
+def test_a_lost_diff_is_announced_by_a_live_book_and_resynced() -> None:
+    sync = BookSync("1")
+    sync.on_connected()
+    assert sync.on_lost(NS, "dead_lettered").records == []  # awaiting: sequence numbers tell
+    sync.on_snapshot(diff(3), NS)
+    sync.on_diff(diff(4), NS)
+    out = sync.on_lost(NS, "dead_lettered")
+    (gap,) = out.records
+    assert (gap.value["kind"], gap.value["gap_reason"], gap.value["gap_expected"]) == (
+        "GAP",
+        "dead_lettered",
+        5,
+    )
+    assert out.request_snapshot == ResyncReason.LOST and sync.state is SyncState.AWAITING_SNAPSHOT
+    assert sync.on_lost(NS, "dead_lettered").records == []  # announced once
+    sync.on_diff(diff(6), NS)
+    assert kinds(sync.on_snapshot(diff(5), NS).records) == [("SNAPSHOT", 5), ("DIFF", 6)]
+
+
 def test_buffer_overflow_drops_oldest_and_a_later_snapshot_still_aligns() -> None:
     sync = BookSync("1", max_buffered=3)
     sync.on_connected()
