@@ -491,8 +491,8 @@ async def test_permessage_deflate_is_offered_only_when_the_venue_setting_asks(
 @pytest.mark.parametrize(
     ("behaviour", "expected", "reason"),
     [
-        # Compressed (permessage-deflate): the layer stops inflating at the limit, size unknown.
-        ("too-big", FrameRejection(1009, "too_big", None, 4096), CloseReason.MESSAGE_TOO_BIG),
+        # Uncompressed (the default): the frame header tells the refused frame's size.
+        ("too-big", FrameRejection(1009, "too_big", 5000, 4096), CloseReason.MESSAGE_TOO_BIG),
         ("bad-utf8", FrameRejection(1007, "not_utf8", 11), CloseReason.CLOSED_ERROR),
         ("protocol-error", FrameRejection(1002, "protocol_error"), CloseReason.CLOSED_ERROR),
     ],
