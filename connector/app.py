@@ -34,6 +34,7 @@ from connector.delivery.sink import (
     Encoder,
     KafkaSink,
     SinkConfig,
+    SinkError,
     producer_config,
     producer_factory,
 )
@@ -49,12 +50,17 @@ from connector.settings import ConfigError, Settings
 from connector.sources import book_checkpoints, tastytrade_account, tplus_market, tplus_oms
 from connector.sources.backoff import Backoff
 from connector.sources.context import Service, SourceContext
+from connector.sources.supervisor import Supervisor, Unrecoverable
 
 log = logging.getLogger(__name__)
 
 
 class StartupError(Exception):
     """The connector cannot start; the message says what to fix."""
+
+
+class StoppedError(Exception):
+    """The connector had to stop while running; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,18 +308,18 @@ class Connector:
             except ConfigError as exc:  # e.g. a secret that cannot be read
                 await sink.close(0)
                 raise StartupError(str(exc)) from None
-            tasks = [asyncio.create_task(s.run(), name="source") for s in services]
+            supervisor = Supervisor(self.metrics, self.health, self._rng, fatal=(SinkError,))
+            sources = asyncio.create_task(supervisor.run(services), name="sources")
             stopper = asyncio.create_task(stop.wait(), name="stop")
             try:
-                done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    if task is not stopper:
-                        # A session only returns by raising: surface the bug.
-                        task.result()
+                await asyncio.wait([stopper, sources], return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for task in [stopper, *tasks]:
+                for task in (stopper, sources):
                     task.cancel()
-                await asyncio.gather(stopper, *tasks, return_exceptions=True)
+                _, ended = await asyncio.gather(stopper, sources, return_exceptions=True)
+        if isinstance(ended, Unrecoverable):
+            await sink.close(self.settings.shutdown_grace_s)
+            raise StoppedError(str(ended))
         log.info(
             "stopping: flushing the producer", extra={"grace_s": self.settings.shutdown_grace_s}
         )

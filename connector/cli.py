@@ -188,7 +188,7 @@ EXIT_RECORDS_LOST = 4
 
 
 def _run(config: Path) -> int:
-    from connector.app import Connector, StartupError
+    from connector.app import Connector, StartupError, StoppedError
     from connector.delivery.serde import SchemaSetupError
     from connector.ops import process_policy, progress
 
@@ -233,6 +233,9 @@ def _run(config: Path) -> int:
         return asyncio.run(main())
     except (StartupError, SchemaSetupError) as exc:
         log.error("start-up failed: %s", exc)
+        return 1
+    except StoppedError as exc:
+        log.error("stopped: %s", exc)
         return 1
 
 

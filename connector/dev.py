@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from connector.app import Connector, RuntimeInfo, StartupError
+from connector.app import Connector, RuntimeInfo, StartupError, StoppedError
 from connector.delivery.serde import SchemaSetupError
 from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
@@ -255,4 +255,7 @@ def run_dev(options: DevOptions) -> int:
         return asyncio.run(main())
     except (StartupError, SchemaSetupError) as exc:
         print(f"connector dev: start-up failed: {exc}", file=sys.stderr)
+        return 1
+    except StoppedError as exc:
+        print(f"connector dev: stopped: {exc}", file=sys.stderr)
         return 1

@@ -64,6 +64,10 @@ class Stage:
     ENCODE = "encode"
     ROUTE = "route"
     DELIVER = "deliver"
+    PARSE = "parse"
+    """Venue code failed unexpectedly while reading a frame (reason ``internal_error``)."""
+    MAP = "map"
+    """The driver failed unexpectedly while applying what venue code made of a frame."""
 
 
 class DeadLetterHeader:
@@ -84,6 +88,14 @@ class OptionalHeader:
     TRUNCATED_FROM_BYTES = "truncated_from_bytes"
     REDACTED = "redacted"
     """Keys whose credential-shaped values were replaced by ``[REDACTED]``, comma-separated."""
+    ERROR = "error"
+    """``internal_error``: the type of the exception the frame raised (never its text)."""
+    CLOSE_CODE = "close_code"
+    """``frame_rejected``: the close code the connector sent (1009, 1007, 1002)."""
+    FRAME_BYTES = "frame_bytes"
+    """``frame_rejected``: the refused frame's size, where the WebSocket layer knew it."""
+    MAX_SIZE = "max_size"
+    """``frame_rejected``: the size limit the frame exceeded."""
 
 
 class FrameSource:

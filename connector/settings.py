@@ -102,8 +102,10 @@ class WebSocketSettings(_Model):
 
     ping_interval_s: float = Field(20.0, gt=0, description="WebSocket ping period.")
     ping_timeout_s: float = Field(20.0, gt=0, description="Close if a pong takes longer.")
-    silence_timeout_s: float = Field(
-        60.0, gt=0, description="Replace a socket that delivered no message for this long."
+    silence_timeout_s: float | None = Field(
+        60.0,
+        gt=0,
+        description="Replace a socket that delivered no message for this long; null: never.",
     )
     max_message_bytes: int = Field(
         1024 * 1024,
@@ -124,6 +126,30 @@ class WebSocketSettings(_Model):
         "most (max_queue + 1) x 4 x max_message_bytes (20 MiB by default).",
     )
     backoff: BackoffSettings = BackoffSettings()
+
+
+class MarketDataWebSocketSettings(WebSocketSettings):
+    """Market-data sockets are judged alive by WebSocket ping/pong, not by market silence.
+
+    An illiquid book may send nothing for minutes on a perfectly healthy
+    socket; replacing it then only re-fetches a snapshot. Silence shows in
+    ``connector_seconds_since_last_message`` (and its alert) instead.
+    """
+
+    silence_timeout_s: float | None = Field(
+        None,
+        gt=0,
+        description="Replace a socket silent this long, for streams without their own "
+        "silence_reconnect_s; null (the default): never, pings judge liveness.",
+    )
+
+
+class SilenceReconnectSettings(_Model):
+    """Per market-data stream: seconds of silence after which its socket is replaced."""
+
+    depth: float | None = Field(None, gt=0, description="null: never (pings judge liveness).")
+    trades: float | None = Field(None, gt=0, description="null: never (pings judge liveness).")
+    klines: float | None = Field(None, gt=0, description="null: never (pings judge liveness).")
 
 
 class TplusMarketDataTopics(_Model):
@@ -177,7 +203,14 @@ class TplusMarketDataSettings(_Model):
         "every resync), so consumers can join at any time; 0 writes none.",
     )
     topics: TplusMarketDataTopics = TplusMarketDataTopics()
-    websocket: WebSocketSettings = WebSocketSettings()
+    websocket: MarketDataWebSocketSettings = MarketDataWebSocketSettings()
+    silence_reconnect_s: SilenceReconnectSettings = SilenceReconnectSettings()
+
+    def websocket_for(self, stream: Literal["depth", "trades", "klines"]) -> WebSocketSettings:
+        """The socket settings of one stream: its own silence_reconnect_s, if set, wins."""
+        own = getattr(self.silence_reconnect_s, stream)
+        silence = own if own is not None else self.websocket.silence_timeout_s
+        return self.websocket.model_copy(update={"silence_timeout_s": silence})
 
     def topic_map(self) -> dict[str, str]:
         """Stream name → topic for the enabled streams of this section."""

@@ -48,3 +48,57 @@ class RecordingSink:
             while len(self.records) < count:
                 self.changed.clear()
                 await self.changed.wait()
+
+
+class FakeLink:
+    """The session side of a handler fed frames directly: what it sent and asked to replace."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.replaced: list[str] = []
+        self.replacing = asyncio.Event()
+
+    async def send(self, text: str) -> bool:
+        self.sent.append(text)
+        return True
+
+    def replace(self, reason: str) -> None:
+        self.replaced.append(reason)
+        self.replacing.set()
+
+    def mark_healthy(self) -> None:
+        return None
+
+
+class FixedTokens:
+    """A token source that always has the same token."""
+
+    async def auth_token(self) -> str:
+        return "Bearer fixed"
+
+    def rejected(self) -> None:
+        return None
+
+
+class FlakyService:
+    """A source task with a bug: ends ``failures`` times (raising ``error``, or returning
+    with ``returns``), then runs until cancelled."""
+
+    def __init__(
+        self, stream: str, failures: int, error: Exception, *, returns: bool = False
+    ) -> None:
+        self.labels = ("tplus", stream, "1")
+        self.failures = failures
+        self.error = error
+        self.returns = returns
+        self.runs = 0
+        self.running = asyncio.Event()
+
+    async def run(self) -> None:
+        self.runs += 1
+        if self.runs <= self.failures:
+            if self.returns:
+                return
+            raise self.error
+        self.running.set()
+        await asyncio.Event().wait()

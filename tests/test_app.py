@@ -12,13 +12,16 @@ import httpx
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
-from connector.app import Connector, RuntimeInfo, StartupError
+from connector.app import Connector, RuntimeInfo, StartupError, StoppedError
 from connector.delivery.serde import SchemaSetupError
+from connector.delivery.sink import SinkError
 from connector.embedded.kafka import MockCluster
 from connector.embedded.registry import RegistryServer
 from connector.governance import catalog
 from connector.ops.health import Condition
 from connector.settings import Settings, parse_settings
+from connector.sources.context import Service, SourceContext
+from tests.fakes import FlakyService
 
 
 @pytest.fixture
@@ -298,3 +301,39 @@ async def test_topic_creation_tolerates_a_cluster_that_cannot_create_topics(
     assert ready.json()["conditions"]["kafka"]["ok"] is True
     stop.set()
     assert await asyncio.wait_for(task, timeout=20) == 0
+
+
+class _WithExtraService(Connector):
+    def __init__(self, settings: Settings, extra: FlakyService) -> None:
+        super().__init__(settings)
+        self.extra = extra
+
+    def _services(self, ctx: SourceContext) -> list[Service]:
+        return [*super()._services(ctx), self.extra]
+
+
+async def test_a_source_task_that_dies_is_restarted_and_the_process_runs_on(
+    cluster: MockCluster, registry: RegistryServer
+) -> None:
+    crashing = FlakyService("crashing", 2, RuntimeError("a bug"))
+    connector = _WithExtraService(_settings(cluster, registry.url), crashing)
+    stop = asyncio.Event()
+    task = asyncio.create_task(connector.run(stop))
+    await asyncio.wait_for(crashing.running.wait(), timeout=30)
+    restarts = connector.registry.get_sample_value(
+        "connector_task_restarts_total",
+        {"venue": "tplus", "stream": "crashing", "reason": "RuntimeError"},
+    )
+    assert restarts == 2 and not task.done()
+    stop.set()
+    assert await asyncio.wait_for(task, timeout=20) == 0
+
+
+async def test_an_unrecoverable_sink_error_stops_the_process_with_the_reason(
+    cluster: MockCluster, registry: RegistryServer
+) -> None:
+    crashing = FlakyService("crashing", 1, SinkError("the sink is closed"))
+    connector = _WithExtraService(_settings(cluster, registry.url), crashing)
+    with pytest.raises(StoppedError) as caught:
+        await asyncio.wait_for(connector.run(asyncio.Event()), timeout=30)
+    assert str(caught.value) == "tplus.crashing.1 cannot go on: SinkError: the sink is closed"

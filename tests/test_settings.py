@@ -165,3 +165,33 @@ def test_string_and_secret_overrides_are_taken_verbatim() -> None:
     assert settings.kafka.security["sasl.username"] == "0123 #not a comment"
     assert settings.kafka.security["sasl.password"] == SecretRef(file=Path("/run/secrets/kafka"))
     assert settings.kafka.linger_ms == 7
+
+
+def test_market_data_sockets_reconnect_on_silence_only_where_a_stream_asks() -> None:
+    md = parse_settings({}).tplus.market_data
+    assert [md.websocket_for(s).silence_timeout_s for s in ("depth", "trades", "klines")] == [
+        None,
+        None,
+        None,
+    ]
+    md = parse_settings(
+        {
+            "tplus": {
+                "market_data": {
+                    "silence_reconnect_s": {"trades": 30},
+                    "websocket": {"silence_timeout_s": 90, "ping_interval_s": 5},
+                }
+            }
+        }
+    ).tplus.market_data
+    assert md.websocket_for("trades").silence_timeout_s == 30
+    assert md.websocket_for("depth").silence_timeout_s == 90  # the section-wide fallback
+    assert md.websocket_for("klines").ping_interval_s == 5
+    accounts = parse_settings({}).tastytrade.account_streamer.websocket
+    assert accounts.silence_timeout_s == 60  # account streams keep their rules
+
+
+def test_a_silence_reconnect_that_is_not_positive_is_named() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_settings({"tplus": {"market_data": {"silence_reconnect_s": {"depth": 0}}}})
+    assert "tplus.market_data.silence_reconnect_s.depth" in str(info.value)

@@ -487,7 +487,8 @@ _GAP_MEANINGS = {
     GapReason.SEQUENCE_GAP: "a diff was missed; `gap_expected` and `gap_received` say which",
     GapReason.DISCONNECTED: "the WebSocket closed",
     GapReason.BACKPRESSURE: "diffs were shed while Kafka could not keep up",
-    GapReason.DELIVERY_FAILED: "the brokers refused a diff; it is in the dead-letter topic",
+    GapReason.DEAD_LETTERED: "a frame of the book went to the dead-letter topic instead "
+    "(it could not be read, or the brokers refused its record)",
     GapReason.RESTART: "the connector restarted and could not see what the venue sent meanwhile",
 }
 
@@ -611,6 +612,13 @@ _HEADER_MEANINGS = {
     "`kafka.dlq_max_bytes`; the value is its head",
     OptionalHeader.REDACTED: "the keys whose credential-shaped values were replaced by "
     "`[REDACTED]` before the letter was produced",
+    OptionalHeader.ERROR: "`internal_error` only: the type of the exception the frame raised in "
+    "the connector (a bug, never the exception's text)",
+    OptionalHeader.CLOSE_CODE: "`frame_rejected` only: the close code the connector sent when "
+    "the WebSocket layer refused a frame (1009 too big, 1007 not UTF-8, 1002 protocol error); "
+    "the value is empty",
+    OptionalHeader.FRAME_BYTES: "`frame_rejected` only: the refused frame's size, where known",
+    OptionalHeader.MAX_SIZE: "`frame_rejected` only: the size limit the frame exceeded",
 }
 
 _DLQ_ACCESS = [

@@ -426,6 +426,18 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+        self.internal_errors = Counter(
+            "connector_internal_errors",
+            "Unexpected exceptions contained at a stream's boundary; each frame is dead-lettered.",
+            ["venue", "stream", "stage", "error"],
+            registry=registry,
+        )
+        self.task_restarts = Counter(
+            "connector_task_restarts",
+            "Long-running source tasks that ended unexpectedly and were restarted.",
+            ["venue", "stream", "reason"],
+            registry=registry,
+        )
         self.ready = Gauge(
             "connector_ready",
             "1 when the connector reports ready on /readyz.",

@@ -31,9 +31,10 @@ notifications come from.
 
 Fault switches (``disconnect_all``, ``stop_heartbeat_replies``,
 ``batch_next``, ``fail_auth``, ``fail_refresh``, ``fail_rest``, ``expire_tokens``,
-``inject``, ``pause``/``resume``) let tests and ``connector dev`` drive every
-recovery path of a client deterministically. ``sent`` and ``served`` record
-exactly what went out, for end-to-end comparison.
+``refuse_subscriptions``, ``inject``, ``inject_text``, ``pause``/``resume``) let
+tests and ``connector dev`` drive every recovery path of a client
+deterministically. ``sent`` and ``served`` record exactly what went out, for
+end-to-end comparison.
 """
 
 from __future__ import annotations
@@ -181,6 +182,8 @@ class TastytradeSimulator(SimulatorLifecycle):
         self._fail_refresh = 0
         self._fail_rest = 0
         self.heartbeat_replies = True
+        self.subscriptions_refused = False
+        """Answer subscriptions with an error reply (the socket stays open)."""
         self.tokens: dict[str, float] = {}
         """Issued access tokens → monotonic expiry."""
         self.issued: list[str] = []
@@ -245,6 +248,10 @@ class TastytradeSimulator(SimulatorLifecycle):
     def resume_heartbeat_replies(self) -> None:
         self.heartbeat_replies = True
 
+    def refuse_subscriptions(self) -> None:
+        """Refuse quote-alert and public-watchlist subscriptions with an error reply."""
+        self.subscriptions_refused = True
+
     def batch_next(self, count: int) -> None:
         """Send the next ``count`` notifications together in one ``{"results": [...]}`` frame."""
         if count < 1:
@@ -280,6 +287,12 @@ class TastytradeSimulator(SimulatorLifecycle):
     def inject(self, envelope: dict[str, Any]) -> None:
         """Send an extra notification (any ``type``, e.g. one a client does not know) now."""
         self._deliver([envelope])
+
+    def inject_text(self, text: str) -> int:
+        """Send one raw text frame to every live client now (not recorded in ``sent``)."""
+        clients = [c.ws for c in self.live_clients() if c.ws.state is State.OPEN]
+        broadcast(clients, text)
+        return len(clients)
 
     # -- observability ---------------------------------------------------------
 
@@ -403,6 +416,10 @@ class TastytradeSimulator(SimulatorLifecycle):
             if self.heartbeat_replies:
                 client.heartbeats_answered += 1
                 await self._reply(client, {"status": "ok", "action": action, **base})
+        elif action in _SUBSCRIPTIONS and self.subscriptions_refused:
+            await self._reply(
+                client, {"status": "error", "action": action, **base, "message": "not-permitted"}
+            )
         elif action == "quote-alerts-subscribe":
             client.quote_alerts = True
             await self._reply(client, {"status": "ok", "action": action, **base})
@@ -612,6 +629,9 @@ class TastytradeSimulator(SimulatorLifecycle):
 DEV_ACCOUNTS = ("5WT00001", "5WT00002")
 REFRESH_TOKEN_ENV = "CONNECTOR_DEV_TASTYTRADE_REFRESH_TOKEN"
 CLIENT_SECRET_ENV = "CONNECTOR_DEV_TASTYTRADE_CLIENT_SECRET"
+
+
+_SUBSCRIPTIONS = frozenset({"quote-alerts-subscribe", "public-watchlists-subscribe"})
 
 
 def connector_section(sim: TastytradeSimulator) -> dict[str, Any]:

@@ -148,7 +148,9 @@ class TplusMarketSimulator(SimulatorLifecycle):
         self._running = asyncio.Event()
         self._running.set()
         self._skips: dict[str, int] = {}
-        self._garbage: dict[StreamKind, list[bytes | str]] = {kind: [] for kind in STREAM_KINDS}
+        self._garbage: dict[StreamKind, list[tuple[bytes | str, bool | None]]] = {
+            kind: [] for kind in STREAM_KINDS
+        }
         self._silenced: set[ServerConnection] = set()
         self._ping_interval_s = ping_interval_s
         self._trade_sent = asyncio.Event()
@@ -230,18 +232,22 @@ class TplusMarketSimulator(SimulatorLifecycle):
         log.info("disconnecting %d clients with close code %d", len(connections), code)
         await asyncio.gather(*(conn.close(code, "simulated venue failure") for conn in connections))
 
-    def send_garbage(self, stream: StreamKind, payload: bytes | str) -> None:
+    def send_garbage(
+        self, stream: StreamKind, payload: bytes | str, *, as_text: bool | None = None
+    ) -> None:
         """Send ``payload`` as an EXTRA frame just before the next real event(s) of ``stream``.
 
         Nothing is replaced: on the next tick of that stream kind every
         client of that kind (for ``depth``/``klines``: every asset's path)
         first receives ``payload`` (``str`` as a text frame, ``bytes`` as a
-        binary frame), then the tick's real events as usual. So no sequence
-        number or trade id goes missing because of garbage.
+        binary frame, unless ``as_text`` says otherwise: ``bytes`` with
+        ``as_text=True`` is a text frame that need not be UTF-8), then the
+        tick's real events as usual. So no sequence number or trade id goes
+        missing because of garbage.
         """
         if stream not in STREAM_KINDS:
             raise ValueError(f"stream must be one of {STREAM_KINDS}, got {stream!r}")
-        self._garbage[stream].append(payload)
+        self._garbage[stream].append((payload, as_text))
 
     def silence(self, stream: StreamKind) -> None:
         """Stop sending to the clients now connected on ``stream``, keeping their sockets open.
@@ -370,11 +376,11 @@ class TplusMarketSimulator(SimulatorLifecycle):
 
     def _send_garbage(self, kind: StreamKind, paths: Sequence[str]) -> None:
         payloads, self._garbage[kind] = self._garbage[kind], []
-        for payload in payloads:
+        for payload, as_text in payloads:
             for path in paths:
                 clients = self._clients.get(path, ())
                 if clients:
-                    broadcast(clients, payload)
+                    broadcast(clients, payload, text=as_text)
                     self.emitted.garbage.append((kind, payload))
 
     def _emit_depth(self) -> None:

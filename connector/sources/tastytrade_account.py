@@ -20,7 +20,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import httpx
 
@@ -30,7 +30,8 @@ from connector.records import FrameSource, OptionalHeader, Record, members
 from connector.secrets import mask_account
 from connector.settings import TastytradeAccountStreamerSettings
 from connector.sources.backoff import Backoff
-from connector.sources.context import OversizeGuard, Service, SourceContext
+from connector.sources.containment import Containment, where
+from connector.sources.context import Service, SourceContext
 from connector.sources.http_client import DEFAULT_MAX_ANSWER_BYTES, bounded_request
 from connector.sources.tastytrade_auth import (
     VENUE,
@@ -42,8 +43,8 @@ from connector.sources.tastytrade_auth import (
 from connector.sources.ws_session import CloseReason, Endpoint, WebSocketSession
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError, Reason
+from connector.venues.json_numbers import json_text
 from connector.venues.tastytrade import notifications
-from connector.venues.tastytrade.fields import json_text
 from connector.venues.tastytrade.rest import BaselineRequest, baseline_items, baseline_requests
 from connector.venues.tastytrade.streamer import (
     AccountStreamer,
@@ -55,6 +56,9 @@ from connector.venues.tastytrade.streamer import (
 )
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 STREAM = notifications.STREAMER
 """The socket's ``stream`` label: it carries every stream, and its own frames' DLQ name."""
@@ -117,7 +121,9 @@ class BaselineFetcher:
         max_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         metrics: Metrics | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
+        containment: Containment | None = None,
     ) -> None:
+        self._contain = containment
         self._http = http
         self._max_bytes = max_bytes
         self._metrics = metrics
@@ -146,7 +152,7 @@ class BaselineFetcher:
         for request, (body, received_ns) in zip(self._requests, answers, strict=True):
             stream = request.type.stream
             try:
-                items = baseline_items(request, json_numbers.loads(body))
+                items = self._call(_items, request, body)
             except FrameError as exc:
                 rejected.append(Rejected(stream, exc, body, received_ns, request.account, headers))
                 continue
@@ -156,14 +162,7 @@ class BaselineFetcher:
                         raise FrameError(
                             Reason.WRONG_SHAPE, "a baseline item must be a JSON object"
                         )
-                    records.append(
-                        notifications.record(
-                            request.type,
-                            item,
-                            origin=notifications.Origin.BASELINE,
-                            received_ns=received_ns,
-                        )
-                    )
+                    records.append(self._call(_baseline_record, request, item, received_ns))
                 except FrameError as exc:
                     rejected.append(
                         Rejected(
@@ -176,6 +175,12 @@ class BaselineFetcher:
                         )
                     )
         return records, rejected
+
+    def _call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Venue code on an answer, behind the stream's containment when it has one."""
+        if self._contain is None:
+            return fn(*args, **kwargs)
+        return self._contain.call(fn, *args, **kwargs)
 
     async def _get(self, request: BaselineRequest, token: str) -> tuple[bytes, int]:
         try:
@@ -208,6 +213,16 @@ class BaselineFetcher:
                 f"baseline request answered HTTP {status}", request.type.stream, reason
             )
         return response.content, self._clock_ns()
+
+
+def _items(request: BaselineRequest, body: bytes) -> list[Any]:
+    return baseline_items(request, json_numbers.loads(body))
+
+
+def _baseline_record(request: BaselineRequest, item: dict[str, Any], received_ns: int) -> Record:
+    return notifications.record(
+        request.type, item, origin=notifications.Origin.BASELINE, received_ns=received_ns
+    )
 
 
 class AccountStreamHandler:
@@ -291,9 +306,20 @@ class AccountStreamHandler:
         task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
+        """A heartbeat or baseline task that died: counted; the socket is replaced to restart it."""
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s stopped", task.get_name(), exc_info=task.exception())
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        assert exc is not None
+        name = task.get_name().removeprefix("tastytrade-")
+        self._metrics.task_restarts.labels(VENUE, STREAM, type(exc).__name__).inc()
+        log.error(
+            "tastytrade %s task ended; replacing the socket to restart it",
+            name,
+            extra={"venue": VENUE, "error": type(exc).__name__, "where": where(exc)},
+        )
+        self.link.replace(CloseReason.TASK_FAILED)
 
     def _cancel_tasks(self) -> list[asyncio.Task[None]]:
         tasks = list(self._tasks)
@@ -337,7 +363,7 @@ class AccountStreamHandler:
                 extra={
                     "venue": VENUE,
                     "action": reply.action,
-                    "message": self._scrub(reply.message),
+                    "venue_message": self._scrub(reply.message),
                 },
             )
         if step.published_early:
@@ -441,6 +467,7 @@ def build(section: TastytradeAccountStreamerSettings, ctx: SourceContext) -> lis
         max_bytes=section.baseline_max_bytes,
         metrics=ctx.metrics,
         clock_ns=ctx.clock_ns,
+        containment=ctx.containment(VENUE, STREAM, SUBSCRIPTION),
     )
     handler = AccountStreamHandler(
         AccountStreamer(streamer_config(section)),
@@ -452,15 +479,11 @@ def build(section: TastytradeAccountStreamerSettings, ctx: SourceContext) -> lis
     )
     # Built here rather than by ctx.session: the first frame may be a refused
     # connect, so only the handler can tell when the connection is healthy.
+    endpoint = Endpoint(VENUE, STREAM, SUBSCRIPTION, section.streamer_url)
+    boundary = ctx.boundary(endpoint, handler, section.websocket)
     session = WebSocketSession(
-        Endpoint(VENUE, STREAM, SUBSCRIPTION, section.streamer_url),
-        OversizeGuard(
-            handler,
-            notifications.STREAMER,
-            section.websocket.max_message_bytes,
-            ctx.publisher,
-            key=SUBSCRIPTION,
-        ),
+        endpoint,
+        boundary,
         section.websocket,
         ctx.metrics,
         ctx.health,
@@ -468,6 +491,7 @@ def build(section: TastytradeAccountStreamerSettings, ctx: SourceContext) -> lis
         clock_ns=ctx.clock_ns,
         healthy_after_first_frame=False,
         on_unread=ctx.unread_marker(notifications.STREAMER, SUBSCRIPTION),
+        on_frame_rejected=boundary.on_frame_rejected,
     )
     handler.attach(session)
     metrics = ctx.metrics

@@ -145,6 +145,10 @@ class AccountAuth:
 
     # -- the renewal loop ------------------------------------------------------------------
 
+    @property
+    def labels(self) -> tuple[str, str, str]:
+        return VENUE, f"{VENUE}.auth", self.name  # serves both account streams
+
     async def run(self) -> None:
         """Keep a valid token, renewing it before expiry; runs until cancelled."""
         while True:

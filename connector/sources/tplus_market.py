@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import httpx
@@ -24,6 +24,7 @@ from connector.records import FrameSource, OptionalHeader, Record, members
 from connector.settings import ConfigError, TplusMarketDataSettings
 from connector.sources import book_checkpoints
 from connector.sources.backoff import Backoff
+from connector.sources.containment import Containment, where
 from connector.sources.context import Service, SourceContext
 from connector.sources.http_client import DEFAULT_MAX_ANSWER_BYTES, bounded_request
 from connector.sources.step_gate import StepGate
@@ -33,7 +34,7 @@ from connector.venues.errors import FrameError
 from connector.venues.tplus import market_data as md
 from connector.venues.tplus import urls
 from connector.venues.tplus.asset_ids import canonical_asset
-from connector.venues.tplus.book_sync import BookSync, ResyncReason, SyncOutput
+from connector.venues.tplus.book_sync import BookSync, GapReason, ResyncReason, SyncOutput
 from connector.venues.tplus.market_data import (
     DEPTH_STREAM,
     KLINES_STREAM,
@@ -112,8 +113,15 @@ class DepthHandler:
         retry: Backoff,
         shed: bool = True,
         clock_ns: Callable[[], int] = time.time_ns,
+        containment: Containment | None = None,
     ) -> None:
         self._asset = asset
+        self._containment = (
+            containment
+            if containment is not None
+            else Containment(VENUE, DEPTH_STREAM, asset, metrics)
+        )
+        self._loss_tasks: set[asyncio.Task[None]] = set()
         self._shed = shed
         self._sync = sync
         subscription = (VENUE, md.DEPTH_STREAM, asset)
@@ -128,7 +136,6 @@ class DepthHandler:
         self._clock_ns = clock_ns
         self._gate = StepGate()
         self._snapshot_task: asyncio.Task[None] | None = None
-        self._loss_tasks: set[asyncio.Task[None]] = set()
 
     async def on_open(self) -> None:
         await self._gate.wait_open()
@@ -146,6 +153,8 @@ class DepthHandler:
                 return None
             diff = md.parse_book_levels(message)
         except FrameError as exc:
+            # Told before the dead letter is awaited: the GAP precedes any later diff.
+            self.diff_lost(self._asset, GapReason.DEAD_LETTERED)
             return self._publisher.reject(md.DEPTH_STREAM, exc, data, received_ns, key=self._asset)
         if self._gate.shut:
             return self._step_later(diff, received_ns)
@@ -166,23 +175,38 @@ class DepthHandler:
         await settle(self._step(diff, received_ns))
 
     def diff_lost(self, asset: str, reason: str) -> None:
-        """A record of this book will never reach the topic: announce a GAP and resync.
+        """A diff of this book will never reach the topic: publish a GAP and resync.
 
-        Called by the sink's loss listener, outside any step; the GAP waits
-        for the gate like any other step, so it never splits one.
+        ``reason`` becomes the GAP's ``gap_reason`` (``dead_lettered`` for a
+        diff sent to the DLQ: refused by its parser, by the containment
+        boundary or, permanently, by the brokers). Called from the frame path
+        (before the next frame is read) or from outside it (a delivery
+        report); when a step is still waiting for the sink, the GAP follows
+        that step's records. Only a live book announces a loss: while a
+        snapshot is awaited, the sequence check finds it.
         """
         if asset != self._asset:
+            raise ValueError("diff_lost() names another book than this handler's")
+        if self._gate.shut:
+            self._spawn_loss(self._lose_later(reason))
             return
-        task = asyncio.create_task(self._announce_loss(reason), name=f"depth-lost-{asset}")
-        self._loss_tasks.add(task)
-        task.add_done_callback(self._loss_tasks.discard)
+        waiting = self._emit(self._sync.on_lost(self._clock_ns(), reason))
+        if waiting is not None:
+            self._spawn_loss(settle(waiting))
 
-    async def _announce_loss(self, reason: str) -> None:
+    async def _lose_later(self, reason: str) -> None:
         await self._gate.wait_open()
         await settle(self._emit(self._sync.on_lost(self._clock_ns(), reason)))
 
+    def _spawn_loss(self, step: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(step, name=f"depth-loss-{self._asset}")
+        self._loss_tasks.add(task)
+        task.add_done_callback(self._loss_tasks.discard)
+
     async def close(self) -> None:
         self._cancel_snapshot()
+        for task in list(self._loss_tasks):
+            task.cancel()
 
     def _cancel_snapshot(self) -> None:
         if self._snapshot_task is not None and not self._snapshot_task.done():
@@ -211,14 +235,29 @@ class DepthHandler:
         if out.request_snapshot is not None:
             self._metrics.resyncs.labels(VENUE, self._asset, out.request_snapshot).inc()
             if not in_snapshot_loop and (self._snapshot_task is None or self._snapshot_task.done()):
-                self._snapshot_task = asyncio.create_task(
-                    self._snapshot_loop(), name=f"snapshot-{self._asset}"
-                )
+                self._start_snapshots(first=True)
         return None if waiting is None else self._gate.hold(waiting)
 
-    async def _snapshot_loop(self) -> None:
+    def _start_snapshots(self, *, first: bool) -> None:
+        task = asyncio.create_task(self._snapshot_loop(first), name=f"snapshot-{self._asset}")
+        task.add_done_callback(self._snapshots_ended)
+        self._snapshot_task = task
+
+    def _snapshots_ended(self, task: asyncio.Task[None]) -> None:
+        """The snapshot loop's own supervisor: a loop that died is counted and started again."""
+        if task.cancelled() or task.exception() is None or task is not self._snapshot_task:
+            return
+        exc = task.exception()
+        assert exc is not None
+        self._metrics.task_restarts.labels(VENUE, DEPTH_STREAM, type(exc).__name__).inc()
+        log.error(
+            "depth snapshot loop ended; restarting it",
+            extra={"subscription": self._asset, "error": type(exc).__name__, "where": where(exc)},
+        )
+        self._start_snapshots(first=False)
+
+    async def _snapshot_loop(self, first: bool = True) -> None:
         """Fetch snapshots until the book is live; cancelled when the socket goes away."""
-        first = True
         while True:
             if not first:
                 await asyncio.sleep(self._retry.next_delay())
@@ -233,7 +272,7 @@ class DepthHandler:
                 )
                 continue
             try:
-                snapshot = md.parse_book_levels(json_numbers.loads(body), snapshot=True)
+                snapshot = self._containment.call(_parse_snapshot, body)
             except FrameError as exc:
                 # Kept in the DLQ like any bad frame; the book waits for a good snapshot.
                 self._metrics.snapshot_failures.labels(VENUE, self._asset).inc()
@@ -253,6 +292,10 @@ class DepthHandler:
             if out.request_snapshot is None:
                 self._retry.reset()
                 return
+
+
+def _parse_snapshot(body: bytes) -> BookLevels:
+    return md.parse_book_levels(json_numbers.loads(body), snapshot=True)
 
 
 class _StatelessHandler:
@@ -354,10 +397,14 @@ def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
                 retry=new_retry(ctx.child_rng()),
                 shed=md.depth_overflow == "shed",
                 clock_ns=ctx.clock_ns,
+                containment=ctx.containment(VENUE, DEPTH_STREAM, asset),
             )
             services.append(
                 ctx.session(
-                    endpoint(DEPTH_STREAM, asset, urls.depth_path(asset)), handler, md.websocket
+                    endpoint(DEPTH_STREAM, asset, urls.depth_path(asset)),
+                    handler,
+                    md.websocket_for("depth"),
+                    on_lost=handler.diff_lost,
                 )
             )
         if md.klines:
@@ -365,15 +412,17 @@ def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
                 ctx.session(
                     endpoint(KLINES_STREAM, asset, urls.klines_path(asset)),
                     KlinesHandler(asset, md.kline_interval, ctx.publisher),
-                    md.websocket,
+                    md.websocket_for("klines"),
                 )
             )
     if books:
 
         def book_lost(asset: str, reason: str) -> None:
+            # The sink's reason (delivery_failed, encode_failed) is the dead letter's;
+            # the book's GAP says only that the diff went to the DLQ.
             book = books.get(asset)
             if book is not None:
-                book.diff_lost(asset, reason)
+                book.diff_lost(asset, GapReason.DEAD_LETTERED)
 
         ctx.publisher.on_lost(DEPTH_STREAM, book_lost)
     if md.trades:
@@ -381,7 +430,7 @@ def build(md: TplusMarketDataSettings, ctx: SourceContext) -> list[Service]:
             ctx.session(
                 endpoint(TRADES_STREAM, "all", urls.TRADES_PATH),
                 TradesHandler(ctx.publisher),
-                md.websocket,
+                md.websocket_for("trades"),
             )
         )
     return services

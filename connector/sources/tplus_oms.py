@@ -31,6 +31,7 @@ from connector.records import FrameSource, OptionalHeader, Record, members
 from connector.secrets import mask_account, resolve_secret
 from connector.settings import ConfigError, TplusOmsBaselineSettings, TplusOmsSettings
 from connector.sources.backoff import Backoff
+from connector.sources.containment import Containment
 from connector.sources.context import Service, SourceContext
 from connector.sources.http_client import SMALL_ANSWER_BYTES
 from connector.sources.tplus_auth import (
@@ -214,8 +215,14 @@ class _AccountHandler:
         publisher: Publisher,
         metrics: Metrics,
         baseline: BaselineFetcher | None,
+        containment: Containment | None = None,
     ) -> None:
         self.account = account
+        self._contain = (
+            containment
+            if containment is not None
+            else Containment(VENUE, self.label, mask_account(account), metrics)
+        )
         self._masked = mask_account(account)
         self._publisher = publisher
         self._metrics = metrics
@@ -230,7 +237,7 @@ class _AccountHandler:
         body, raw, received_ns = fetched
         await self._prepare_baseline(body)
         try:
-            records, rejected = self._parse_baseline(body, received_ns)
+            records, rejected = self._contain.call(self._parse_baseline, body, received_ns)
         except FrameError as exc:
             self._metrics.baseline_failures.labels(
                 VENUE, self.label, BaselineFailure.BAD_RESPONSE
@@ -284,8 +291,9 @@ class OrdersHandler(_AccountHandler):
         metrics: Metrics,
         baseline: BaselineFetcher | None,
         markets: MarketDecimals | None = None,
+        containment: Containment | None = None,
     ) -> None:
-        super().__init__(account, publisher, metrics, baseline)
+        super().__init__(account, publisher, metrics, baseline, containment)
         self._decimals = od.OrderDecimals()
         self._markets = markets
         self._warned_identity = False
@@ -401,6 +409,7 @@ def build(oms: TplusOmsSettings, ctx: SourceContext) -> list[Service]:
                 ctx.metrics,
                 _fetcher(oms, ctx, auth, ORDERS) if oms.baseline.open_orders else None,
                 MarketDecimals(auth, oms.base_url, oms.baseline.timeout_s),
+                ctx.containment(VENUE, ORDERS, item.name),
             )
             services.append(
                 ctx.session(
@@ -420,6 +429,7 @@ def build(oms: TplusOmsSettings, ctx: SourceContext) -> list[Service]:
                 ctx.publisher,
                 ctx.metrics,
                 _fetcher(oms, ctx, auth, USER_TRADES) if oms.baseline.user_trades else None,
+                ctx.containment(VENUE, USER_TRADES, item.name),
             )
             path = ut.user_trades_path(item.account)
             services.append(

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    PayloadTooBig,
+    ProtocolError,
+)
 
 from connector.ops.health import Health
 from connector.ops.metrics import Metrics, preset
@@ -65,6 +71,38 @@ usual backoff.
 """
 
 
+@dataclass(frozen=True, slots=True)
+class FrameRejection:
+    """A frame the WebSocket layer refused and closed the socket over; never its content."""
+
+    code: int
+    """The close code the connector sent: 1009 too big, 1007 invalid UTF-8, 1002 protocol error."""
+    cause: str
+    """``too_big``, ``not_utf8`` or ``protocol_error``."""
+    size: int | None = None
+    """The frame's size in bytes, where the layer knew it."""
+    limit: int | None = None
+    """The size limit it exceeded (``max_size``)."""
+
+
+RejectionReporter = Callable[[FrameRejection, int], Awaitable[None]]
+"""Told of a refused frame and when it was refused (epoch ns), before ``on_close``."""
+
+
+def frame_rejection(exc: ConnectionClosed) -> FrameRejection | None:
+    """What the layer refused, when a close was caused by a frame rather than by the peer."""
+    cause = exc.__cause__
+    code = int(exc.sent.code) if exc.sent is not None else 0
+    if isinstance(cause, PayloadTooBig):
+        size = cause.size if cause.size is None else cause.size + (cause.current_size or 0)
+        return FrameRejection(code, "too_big", size, cause.max_size)
+    if isinstance(cause, UnicodeDecodeError):
+        return FrameRejection(code, "not_utf8", len(cause.object))
+    if isinstance(cause, ProtocolError):
+        return FrameRejection(code, "protocol_error")
+    return None
+
+
 class HeadersUnavailable(Exception):
     """Raised by a header factory that cannot build headers now (e.g. sign-in failed).
 
@@ -83,6 +121,8 @@ class CloseReason:
     HANDSHAKE_REJECTED = "handshake_rejected"
     MESSAGE_TOO_BIG = "message_too_big"
     AUTH_FAILED = "auth_failed"
+    TASK_FAILED = "task_failed"
+    """A task serving the connection died; replacing the socket restarts it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +154,12 @@ class WebSocketSession:
         on_rejected: RejectionHandler | None = None,
         healthy_after_first_frame: bool = True,
         on_unread: UnreadHandler | None = None,
+        on_frame_rejected: RejectionReporter | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._on_unread = on_unread
+        self._on_frame_rejected = on_frame_rejected
+        self._rejection: FrameRejection | None = None
         self._reset_on_first_frame = healthy_after_first_frame
         self._ws: ClientConnection | None = None
         self._replace_reason: str | None = None
@@ -147,12 +190,19 @@ class WebSocketSession:
         self._health_name = f"{endpoint.stream}.{endpoint.subscription}"
         self._health.set(self._health_name, False, "not connected yet")
 
+    @property
+    def labels(self) -> tuple[str, str, str]:
+        ep = self._endpoint
+        return ep.venue, ep.stream, ep.subscription
+
     async def run(self) -> None:
         """Connect, read, reconnect; returns only when cancelled."""
         try:
             await self._run()
         finally:
+            self._ws = None
             self._up.set(0)
+            self._health.set(self._health_name, False, "not running")
             await self._handler.close()
 
     async def send(self, text: str) -> bool:
@@ -208,6 +258,9 @@ class WebSocketSession:
             self._ws = None
             self._up.set(0)
             self._health.set(self._health_name, False, reason)
+            rejection, self._rejection = self._rejection, None
+            if rejection is not None and self._on_frame_rejected is not None:
+                await self._on_frame_rejected(rejection, self._clock_ns())
             await self._handler.on_close(reason)
             self._metrics.reconnects.labels(ep.venue, ep.stream, ep.subscription, reason).inc()
             if (
@@ -301,7 +354,11 @@ class WebSocketSession:
                 await self._handler.on_open()
                 loop = asyncio.get_running_loop()
                 silence_s = s.silence_timeout_s
-                self._watchdog = loop.call_at(loop.time() + silence_s, self._watch, ws, silence_s)
+                if silence_s is not None:
+                    # Without it, WebSocket pings alone judge the connection alive.
+                    self._watchdog = loop.call_at(
+                        loop.time() + silence_s, self._watch, ws, silence_s
+                    )
                 first = True
                 frames, frame_bytes, clock_ns = self._frames, self._bytes, self._clock_ns
                 last_frame, on_frame = self._last_frame, self._handler.on_frame
@@ -335,6 +392,19 @@ class WebSocketSession:
                         self._watchdog = None
                     await self._report_unread(ws)
         except ConnectionClosed as exc:
+            self._rejection = frame_rejection(exc)
+            if self._rejection is not None:
+                log.warning(
+                    "the WebSocket layer refused a venue frame; reconnecting",
+                    extra={
+                        "venue": ep.venue,
+                        "stream": ep.stream,
+                        "subscription": ep.subscription,
+                        "cause": self._rejection.cause,
+                        "close_code": self._rejection.code,
+                        "frame_bytes": self._rejection.size,
+                    },
+                )
             if self._replace_reason is not None:
                 return self._replaced()
             if self._silent:

@@ -37,3 +37,7 @@ class Reason:
     CONNECTION_DROPPED_UNREAD = "connection_dropped_unread"
     BAD_KEY = "bad_key"
     DELIVERY_FAILED = "delivery_failed"
+    INTERNAL_ERROR = "internal_error"
+    """A bug, not a bad frame: code raised something other than a FrameError."""
+    FRAME_REJECTED = "frame_rejected"
+    """The WebSocket layer refused a frame (too big, not UTF-8, a protocol error)."""

@@ -9,6 +9,7 @@ timestamps.
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -121,3 +122,45 @@ def expect_object(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise FrameError(Reason.WRONG_SHAPE, f"{what} must be a JSON object")
     return value
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON text of a decoded value, numbers exactly as the venue wrote them.
+
+    Iterative, not recursive: the decoder accepts nesting close to Python's
+    recursion limit, and a frame that deep must become a value, not a
+    RecursionError.
+    """
+    out: list[str] = []
+    # A stack of pending work: values still to write and literal text to emit.
+    stack: list[tuple[bool, Any]] = [(False, value)]
+    while stack:
+        literal, item = stack.pop()
+        if literal:
+            out.append(item)
+        elif isinstance(item, FloatText):
+            out.append(str(item))
+        elif isinstance(item, str):
+            out.append(json.dumps(item, ensure_ascii=False))
+        elif item is None or isinstance(item, bool | int):
+            out.append(json.dumps(item))
+        elif isinstance(item, list):
+            out.append("[")
+            stack.append((True, "]"))
+            for index in range(len(item) - 1, -1, -1):
+                stack.append((False, item[index]))
+                if index:
+                    stack.append((True, ","))
+        elif isinstance(item, dict):
+            out.append("{")
+            stack.append((True, "}"))
+            entries = list(item.items())
+            for index in range(len(entries) - 1, -1, -1):
+                key, inner = entries[index]
+                stack.append((False, inner))
+                stack.append((True, json.dumps(str(key), ensure_ascii=False) + ":"))
+                if index:
+                    stack.append((True, ","))
+        else:
+            raise TypeError(f"not a decoded JSON value: {type(item).__name__}")
+    return "".join(out)

@@ -13,6 +13,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from json import dumps as json_dumps
 from typing import Any
 
 import pytest
@@ -290,4 +291,64 @@ async def test_every_event_and_baseline_arrives_keyed_and_in_order_per_account(
     assert _metric(stack, "connector_reconnects_total", reason="heartbeat_timeout", **labels) == 0
     assert _metric(stack, "connector_connection_up", **labels) == 1
     assert len(sim.issued) >= 2
+    assert stack.connector.health.ready()
+
+
+async def test_hostile_replies_and_notifications_cost_only_themselves(stack: Stack) -> None:
+    """A refused subscription, a timestamp of non-ASCII digits, deep nesting and a batch
+    with a bad element: each is logged or dead-lettered, and what follows is delivered."""
+    sim = stack.sim
+    sim.refuse_subscriptions()  # the connector asks for quote alerts and watchlists
+    await sim.disconnect_all(1011)
+    await sim.wait_until(
+        lambda: (
+            len(sim.live_clients()) == 1
+            and {"quote-alerts-subscribe", "public-watchlists-subscribe"}
+            <= set(sim.live_clients()[0].actions)
+        ),
+        20,
+    )
+    client = sim.live_clients()[0]
+    bad_time = {"type": "Order", "data": {"id": 9, "account-number": ACCOUNTS[0]}}
+    nested = "[" * 600 + "]" * 600  # deeper than a recursive writer survives
+    assert sim.inject_text(json_dumps({**bad_time, "timestamp": "\u00b2"})) == 1
+    deep = f'{{"type":"Order","data":{{"id":9,"account-number":"{ACCOUNTS[0]}","x":{nested}}}}}'
+    assert sim.inject_text(deep)
+    assert sim.inject_text('{"results":[' + "[" * 400 + "]" * 400 + "]}")  # a batch element
+    sim.resume()
+    sent_before = len(sim.sent)
+    await sim.wait_until(lambda: len(sim.sent) >= sent_before + 40)
+    sim.pause()
+    after = [s for s in sim.sent[sent_before:] if s.envelope["type"] in n.TYPES]
+
+    reader = TopicReader(stack.cluster.bootstrap_servers, stack.registry_url, TOPICS)
+    dlq_reader = TopicReader(stack.cluster.bootstrap_servers, None, [DLQ])
+    try:
+        wanted = {(s.envelope["type"], s.envelope["timestamp"]) for s in after}
+
+        def delivered(rs: dict[str, list[Consumed]]) -> bool:
+            got = {
+                (n.STREAM_TYPES[topic].name, r.value["timestamp_ns"] // MS)
+                for topic, consumed in rs.items()
+                for r in consumed
+                if r.value["timestamp_ns"] is not None
+            }
+            return wanted <= got and any(r.value["id"] == 9 for r in rs["tastytrade.orders"])
+
+        records = await asyncio.to_thread(reader.poll_until, delivered, 30.0)
+        dead = await asyncio.to_thread(dlq_reader.poll_until, lambda rs: len(rs[DLQ]) >= 2)
+    finally:
+        reader.close()
+        dlq_reader.close()
+
+    assert client.closed is False, "a refused subscription keeps the socket"
+    assert sorted((d.headers["stream"], d.headers["reason"]) for d in dead[DLQ]) == [
+        (b"tastytrade.orders", b"bad_field"),
+        (b"tastytrade.streamer", b"wrong_shape"),
+    ]
+    # The deeply nested unknown field arrived with its order, as JSON text in extra.
+    (order,) = [r for r in records["tastytrade.orders"] if r.value["id"] == 9]
+    assert order.value["extra"] == {"x": nested}
+    labels = {"venue": "tastytrade", "stream": "tastytrade.streamer", "subscription": "streamer"}
+    assert _metric(stack, "connector_connection_up", **labels) == 1
     assert stack.connector.health.ready()

@@ -109,6 +109,10 @@ def _rebuild(records: list[Consumed]) -> tuple[Book, bool, int]:
     return book, valid, last
 
 
+def _gaps(records: dict[str, list[Consumed]], reason: str) -> int:
+    return sum(r.value["gap_reason"] == reason for r in records["tplus.depth"])
+
+
 async def test_every_event_arrives_once_in_order_and_books_rebuild_exactly(stack: Stack) -> None:
     sim = stack.sim
     await _all_connected(sim)
@@ -123,11 +127,11 @@ async def test_every_event_arrives_once_in_order_and_books_rebuild_exactly(stack
         )
         # Fault 1: the venue skips two sequence numbers on asset 1.
         sim.skip_sequence("1", 2)
-        # Fault 2: one bad frame on every depth socket.
+        await asyncio.to_thread(reader.poll_until, lambda rs: _gaps(rs, "sequence_gap") >= 1)
+        # Fault 2: one bad frame on every depth socket: each book announces its loss.
         sim.send_garbage("depth", "this is not json")
         await asyncio.to_thread(
-            reader.poll_until,
-            lambda rs: any(r.value["kind"] == "GAP" for r in rs["tplus.depth"]),
+            reader.poll_until, lambda rs: _gaps(rs, "dead_lettered") >= len(ASSETS)
         )
         # Fault 3: the venue drops every socket. Emission pauses while the
         # connector is away: the venue has no replay, so events sent to nobody
@@ -170,13 +174,15 @@ async def test_every_event_arrives_once_in_order_and_books_rebuild_exactly(stack
         assert valid and last == final_seq[asset]
         assert book == {"bids": dict(venue_book.bids), "asks": dict(venue_book.asks)}
         kinds = [r.value["kind"] for r in depth[asset]]
-        assert kinds.count("SNAPSHOT") == (3 if asset == "1" else 2)
+        # Connect, the dead-lettered frame, the reconnect; and asset 1's sequence gap.
+        assert kinds.count("SNAPSHOT") == (4 if asset == "1" else 3)
         diffs = [r.value["sequence_number"] for r in depth[asset] if r.value["kind"] == "DIFF"]
         assert len(diffs) == len(set(diffs)), "a diff was published twice"
     gaps = [r.value for r in records["tplus.depth"] if r.value["kind"] == "GAP"]
     seq_gaps = [g for g in gaps if g["gap_reason"] == "sequence_gap"]
     assert [(g["asset_id"], g["gap_received"] - g["gap_expected"]) for g in seq_gaps] == [("1", 2)]
     assert sorted(g["asset_id"] for g in gaps if g["gap_reason"] == "disconnected") == ASSETS
+    assert sorted(g["asset_id"] for g in gaps if g["gap_reason"] == "dead_lettered") == ASSETS
 
     # Trades: every emitted trade exactly once, in emission order per asset.
     trades = _by_key(records["tplus.trades"])
@@ -256,6 +262,9 @@ async def test_every_event_arrives_once_in_order_and_books_rebuild_exactly(stack
         )
         == 1
     )
+    for asset in ASSETS:
+        labels = {"venue": "tplus", "subscription": asset, "reason": "lost"}
+        assert _metric(stack, "connector_book_resyncs_total", **labels) == 1
     delivered = sum(
         _metric(stack, "connector_records_delivered_total", topic=t) for t in [*TOPICS, DLQ]
     )

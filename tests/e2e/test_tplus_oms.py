@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -349,3 +350,75 @@ async def test_nothing_secret_is_logged_at_debug(stack: Stack, debug_log: list[s
     secrets += sim.auth_log.tokens
     leaked = [s for s in secrets if s in text]
     assert leaked == []
+
+
+HOSTILE_ORDERS = [
+    '{"type": ["removed"], "order_id": "x"}',  # a type that cannot be hashed
+    '{"type": {"Removed": {}}, "order_id": "x"}',
+    '{"Canceled": {"order_id": "x", "asset_id": "\u00b2", "user_id": "u", "timestamp_ns": 1}}',
+]
+HOSTILE_TRADES = [
+    json.dumps(
+        {
+            "asset_id": "\u00b2",  # str.isdigit() accepts it, int() refuses it
+            "trade_id": 1,
+            "order_id": "x",
+            "price": "1",
+            "quantity": "1",
+            "timestamp_ns": 1,
+            "is_maker": True,
+            "is_buyer": True,
+            "status": "Pending",
+        }
+    ),
+]
+
+
+async def test_hostile_frames_are_dead_lettered_and_the_events_after_them_arrive(
+    stack: Stack,
+) -> None:
+    sim = stack.sim
+    await _all_connected(sim)
+    account = sim.accounts[0]
+    for text in HOSTILE_ORDERS:
+        assert sim.inject("orders", account, text) == 1
+    for text in HOSTILE_TRADES:
+        assert sim.inject("user_trades", account, text) == 1
+    marks = {a: len(sim.emitted[a]) for a in sim.accounts}
+    reader = TopicReader(stack.cluster.bootstrap_servers, stack.registry_url, [ORDERS, TRADES])
+    dlq = TopicReader(stack.cluster.bootstrap_servers, None, [DLQ])
+    try:
+        sim.resume()
+        await asyncio.to_thread(reader.poll_until, lambda rs: len(_stream(rs[ORDERS])) >= 40)
+        sim.pause()
+        after = {
+            a: [s.frame for s in list(sim.emitted[a])[marks[a] :] if s.delivered]
+            for a in sim.accounts
+        }
+        assert all(after.values())
+
+        def arrived(rs: dict[str, list[Consumed]]) -> bool:
+            return all(
+                {f.order_id for f in after[a] if isinstance(f, OrderFrame)}
+                <= {r.value["order_id"] for r in _stream(rs[ORDERS]) if r.key == a}
+                and {f.trade_id for f in after[a] if isinstance(f, TradeFrame)}
+                <= {r.value["trade_id"] for r in _stream(rs[TRADES]) if r.key == a}
+                for a in sim.accounts
+            )
+
+        await asyncio.to_thread(reader.poll_until, arrived)
+        dead = await asyncio.to_thread(
+            dlq.poll_until, lambda rs: len(rs[DLQ]) >= len(HOSTILE_ORDERS) + len(HOSTILE_TRADES)
+        )
+    finally:
+        reader.close()
+        dlq.close()
+    reasons = [b"wrong_shape", b"wrong_shape", b"bad_field", b"bad_field"]
+    frames_sent = [t.encode() for t in (*HOSTILE_ORDERS, *HOSTILE_TRADES)]
+    assert sorted((d.value, d.headers["reason"]) for d in dead[DLQ]) == sorted(
+        zip(frames_sent, reasons, strict=True)
+    )
+    assert all(d.key == account for d in dead[DLQ])
+    for stream in (ORDERS, TRADES):
+        labels = {"venue": "tplus", "stream": stream, "subscription": "dev-0"}
+        assert stack.metric("connector_connection_up", **labels) == 1

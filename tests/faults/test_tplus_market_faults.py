@@ -9,13 +9,16 @@ them only where the embedded cluster's own limits cause them, and says so.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError
 
+from connector.simulators.tplus_market import StreamKind
 from tests.faults.harness import (
+    ASSETS,
     DLQ,
     TOPICS,
     Row,
@@ -82,6 +85,80 @@ async def venue_oversized_frame(stack: Stack, reader: TopicReader) -> None:
     stack.sim.send_garbage("trades", "x" * (1024 * 1024 + 1))
 
 
+HOSTILE_FIELDS: dict[StreamKind, list[str]] = {
+    # Each once crashed a parser (a non-ASCII digit that str.isdigit() accepts, a type that
+    # cannot be hashed, nesting deeper than a recursive writer survives); each is a bad field.
+    "trades": [
+        json.dumps(
+            {
+                "asset_id": "\u00b2",
+                "trade_id": 1,
+                "price": "1",
+                "quantity": "1",
+                "timestamp_ns": 1,
+                "buyer_is_maker": True,
+            }
+        ),
+        '{"type": ["ping"], "asset_id": "1"}',
+        '{"asset_id": "1", "trade_id": ' + "9" * 30 + "}",
+    ],
+    "depth": ['{"bids": [["\u00b2", "1"]], "asks": [], "sequence_number": 5}'],
+    "klines": ["[" * 900 + "]" * 900],
+}
+
+
+async def venue_hostile_fields(stack: Stack, reader: TopicReader) -> None:
+    for kind, payloads in HOSTILE_FIELDS.items():
+        for payload in payloads:
+            stack.sim.send_garbage(kind, payload)
+    await traffic_after(stack, reader)
+    # A depth frame lost to the DLQ leaves its book under a GAP, then a fresh snapshot.
+    await asyncio.to_thread(
+        reader.poll_until,
+        lambda rs: any(r.value["gap_reason"] == "dead_lettered" for r in rs["tplus.depth"]),
+        60,
+    )
+
+
+async def venue_frame_beyond_the_socket_limit(stack: Stack, reader: TopicReader) -> None:
+    # Four times max_message_bytes and more: the WebSocket layer closes the socket (1009).
+    stack.sim.send_garbage("depth", "x" * (4 * 1024 * 1024 + 1))
+    await _rejected_then_reconnected(stack, "message_too_big")
+
+
+async def venue_text_frame_not_utf8(stack: Stack, reader: TopicReader) -> None:
+    # Invalid UTF-8 in a text frame: the WebSocket layer fails the socket (1007).
+    stack.sim.send_garbage("depth", b'{"bids": "\xff\xfe"}', as_text=True)
+    await _rejected_then_reconnected(stack, "closed_error")
+
+
+async def _rejected_then_reconnected(stack: Stack, reason: str) -> None:
+    """Depth only: its GAP and snapshot cover what the closed socket lost, trades would not."""
+
+    def rejected() -> float:
+        return stack.metric(
+            "connector_dlq_records_total",
+            stream="tplus.depth",
+            stage="decode",
+            reason="frame_rejected",
+        )
+
+    async with asyncio.timeout(30):
+        while rejected() < len(ASSETS):
+            # Each trade the venue sends is a step of the stack's progress; check again after it.
+            await stack.sim.wait_emitted_trades(len(stack.sim.emitted.trades) + 1)
+    await all_connected(stack.sim)
+    for asset in ASSETS:
+        closes = stack.metric(
+            "connector_reconnects_total",
+            venue="tplus",
+            stream="tplus.depth",
+            subscription=asset,
+            reason=reason,
+        )
+        assert closes == 1
+
+
 async def venue_silent_socket(stack: Stack, reader: TopicReader) -> None:
     stack.sim.silence("trades")
     stack.sim.silence("depth")
@@ -115,6 +192,9 @@ SCENARIOS: list[tuple[str, Callable[[Stack, TopicReader], Awaitable[None]], int]
     ("venue: abrupt close (1011)", venue_abrupt_close, 0),
     ("venue: garbage frames", venue_garbage_frames, 0),
     ("venue: oversized frame", venue_oversized_frame, 0),
+    ("venue: hostile field values", venue_hostile_fields, 0),
+    ("venue: frame beyond 4x max size (1009)", venue_frame_beyond_the_socket_limit, 0),
+    ("venue: text frame not UTF-8 (1007)", venue_text_frame_not_utf8, 0),
     ("venue: silent sockets", venue_silent_socket, 0),
     ("venue: handshakes refused", venue_rejects_handshakes, 0),
 ]

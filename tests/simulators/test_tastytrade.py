@@ -246,3 +246,27 @@ async def test_the_token_endpoint_checks_the_client_credentials(
     assert (await http.post("/oauth/token", json={"grant_type": "password"})).status_code == 400
     assert (await http.get("/oauth/token")).status_code == 405
     assert len(sim.issued) == 1
+
+
+async def test_refused_subscriptions_and_raw_frames_keep_the_socket(
+    sim: TastytradeSimulator, http: httpx.AsyncClient
+) -> None:
+    token = f"Bearer {await _access_token(http, sim)}"
+    sim.refuse_subscriptions()
+    async with _client(sim) as ws:
+        await _send(ws, action="connect", value=ACCOUNTS, auth_token=token, request_id=1)
+        assert (await _json(ws))["status"] == "ok"
+        await _send(ws, action="quote-alerts-subscribe", auth_token=token, request_id=2)
+        refusal = await _json(ws)
+        assert (refusal["status"], refusal["action"], refusal["request-id"]) == (
+            "error",
+            "quote-alerts-subscribe",
+            2,
+        )
+        assert sim.inject_text('{"results": [[]]}') == 1
+        assert await _json(ws) == {"results": [[]]}
+        await _send(ws, action="heartbeat", auth_token=token, request_id=3)
+        assert (await _json(ws))["status"] == "ok"
+    (client,) = sim.clients
+    assert client.quote_alerts is False
+    assert sim.sent == []  # a raw frame is not a notification the simulator accounts for

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosedError, InvalidStatus
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 
 from connector.simulators.book_model import Book, DepthDiff, parse_depth, parse_snapshot
 from connector.simulators.tplus_market import TplusMarketSimulator, depth_path, klines_path
@@ -269,3 +269,19 @@ def _counts(sim: TplusMarketSimulator) -> dict[str, Any]:
         "klines": len(sim.emitted.klines["1"]),
         "seq": sim.book("1").sequence_number,
     }
+
+
+async def test_send_garbage_can_send_bytes_as_a_text_frame_that_is_not_utf8(
+    sim: TplusMarketSimulator,
+) -> None:
+    async with _client(sim, "/trades") as trades:
+        await _text(trades)
+        sim.send_garbage("trades", b"\xff\xfe", as_text=True)
+        # The client's protocol layer refuses it as a text frame: invalid UTF-8 closes with 1007.
+        with pytest.raises(ConnectionClosed):
+            async with asyncio.timeout(TIMEOUT_S):
+                while True:
+                    await trades.recv()
+        assert trades.protocol.close_sent is not None
+        assert trades.protocol.close_sent.code == 1007
+    assert sim.emitted.garbage == [("trades", b"\xff\xfe")]

@@ -35,6 +35,7 @@ from connector.sources.tastytrade_auth import VENUE, OAuthTokenSource
 from connector.sources.ws_session import Endpoint, WebSocketSession
 from connector.venues.tastytrade.streamer import AccountStreamer, StreamerConfig
 from tests.conftest import sample
+from tests.fakes import FakeLink, FixedTokens
 
 ACCOUNTS = ("5WT00001", "5WT00002")
 LABELS = {"venue": VENUE, "stream": STREAM, "subscription": SUBSCRIPTION}
@@ -357,30 +358,6 @@ async def test_no_secret_and_no_full_account_number_reaches_any_log_line(
         assert not any(secret in letter.detail for secret in secrets)
 
 
-class FakeLink:
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-        self.replaced: list[str] = []
-
-    async def send(self, text: str) -> bool:
-        self.sent.append(text)
-        return True
-
-    def replace(self, reason: str) -> None:
-        self.replaced.append(reason)
-
-    def mark_healthy(self) -> None:
-        return None
-
-
-class FixedTokens:
-    async def auth_token(self) -> str:
-        return "Bearer fixed"
-
-    def rejected(self) -> None:
-        return None
-
-
 class StuckBaseline:
     """A baseline that never arrives."""
 
@@ -414,3 +391,69 @@ async def test_events_held_for_a_baseline_are_published_when_the_socket_or_servi
             await handler.on_close("closed_error")
         await handler.close()
         assert [(r.value["id"], r.value["origin"]) for r in sink.records] == [(7, "STREAM")]
+
+
+async def test_a_refused_subscription_is_logged_with_the_venue_message_and_the_socket_stays(
+    http: httpx.AsyncClient, metrics: Metrics, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = Sink()
+    tokens = OAuthTokenSource(
+        http, "http://127.0.0.1:9", SecretStr("r"), SecretStr("c"), metrics, rng=random.Random(1)
+    )
+    handler = AccountStreamHandler(
+        AccountStreamer(StreamerConfig(ACCOUNTS, quote_alerts=True)),
+        tokens,
+        BaselineFetcher(http, "http://127.0.0.1:9", tokens, ACCOUNTS),
+        Publisher(sink, metrics),
+        metrics,
+        retry=Backoff(0.05, 0.2, 2.0, random.Random(4)),
+    )
+    link = FakeLink()
+    handler.attach(link)
+    refusal = {
+        "status": "error",
+        "action": "quote-alerts-subscribe",
+        "message": "quote alerts are not enabled for 5WT00001",
+    }
+    with caplog.at_level(logging.WARNING, logger="connector.sources.tastytrade_account"):
+        await handler.on_frame(json.dumps(refusal), 1)
+    (line,) = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert vars(line)["venue_message"] == "quote alerts are not enabled for …0001"
+    assert "5WT00001" not in _rendered(line)
+    assert link.replaced == [] and sink.dead == []
+
+
+class _BrokenBaseline:
+    """A baseline source with a bug: it raises something no retry rule knows."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def fetch(self) -> tuple[list[Record], list[Any]]:
+        self.calls += 1
+        raise ZeroDivisionError
+
+
+async def test_a_baseline_task_that_dies_of_a_bug_is_counted_and_its_socket_replaced(
+    metrics: Metrics,
+) -> None:
+    sink = Sink()
+    link = FakeLink()
+    baseline = _BrokenBaseline()
+    handler = AccountStreamHandler(
+        AccountStreamer(StreamerConfig(ACCOUNTS)),
+        FixedTokens(),
+        baseline,
+        Publisher(sink, metrics),
+        metrics,
+        retry=Backoff(0.001, 0.002, 2.0, random.Random(4)),
+    )
+    handler.attach(link)
+    await handler.on_open()
+    ack = {"status": "ok", "action": "connect", "request-id": 1, "web-socket-session-id": "s"}
+    await handler.on_frame(json.dumps(ack), 1)
+    await asyncio.wait_for(link.replacing.wait(), timeout=10)
+    assert link.replaced == ["task_failed"] and baseline.calls == 1
+    labels = {"venue": "tastytrade", "stream": "tastytrade.streamer", "reason": "ZeroDivisionError"}
+    assert sample(metrics, "connector_task_restarts_total", **labels) == 1
+    await handler.close()

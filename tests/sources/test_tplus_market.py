@@ -44,7 +44,9 @@ class FlakyVenue:
         return SNAPSHOT
 
 
-def _handler(venue: FlakyVenue | SlowVenue, metrics: Metrics, sink: RecordingSink) -> DepthHandler:
+def _handler(
+    venue: FlakyVenue | SlowVenue | BuggyThenGoodVenue, metrics: Metrics, sink: RecordingSink
+) -> DepthHandler:
     return DepthHandler(
         "1",
         BookSync("1"),
@@ -147,17 +149,48 @@ async def test_a_diff_read_while_the_snapshot_waits_for_the_sink_follows_it(
     await handler.close()
 
 
-async def test_control_frames_are_skipped_and_bad_frames_dead_lettered(metrics: Metrics) -> None:
+async def test_control_frames_are_skipped_and_a_bad_frame_is_dead_lettered_under_a_gap(
+    metrics: Metrics,
+) -> None:
+    venue = FlakyVenue(failures=0)
     sink = RecordingSink()
-    handler = _handler(FlakyVenue(failures=0), metrics, sink)
+    handler = _handler(venue, metrics, sink)
     await handler.on_open()
     await sink.wait_for(1)
     await handle_frame(handler, '{"type":"ping"}', 5)
-    await handle_frame(handler, b'{"bids": [[1, 2]], "asks": []}', 6)
     assert len(sink.records) == 1
+    await handle_frame(handler, b'{"bids": [[1, 2]], "asks": []}', 6)
     (dead,) = sink.dead
     assert (dead.stream, dead.stage, dead.reason) == ("tplus.depth", "validate", "missing_field")
     assert dead.raw == b'{"bids": [[1, 2]], "asks": []}' and dead.key == "1"
+    # The frame may have been a diff: the book says it is broken and fetches a snapshot.
+    gap = sink.records[1].value
+    assert (gap["kind"], gap["gap_reason"], gap["gap_expected"]) == ("GAP", "dead_lettered", 1042)
+    await sink.wait_for(3)
+    assert sink.records[2].value["kind"] == "SNAPSHOT" and venue.calls == 2
+    await handle_frame(handler, frames("tplus", "depth.jsonl")[0], 7)
+    assert [r.value["kind"] for r in sink.records] == ["SNAPSHOT", "GAP", "SNAPSHOT", "DIFF"]
+    await handler.close()
+
+
+async def test_diff_lost_announces_a_gap_once_and_only_on_a_live_book(metrics: Metrics) -> None:
+    sink = RecordingSink()
+    venue = SlowVenue()
+    handler = _handler(venue, metrics, sink)
+    await handler.on_open()
+    handler.diff_lost("1", "dead_lettered")  # nothing published yet: nothing to announce
+    assert sink.records == []
+    venue.go.set()
+    await sink.wait_for(1)
+    handler.diff_lost("1", "dead_lettered")
+    handler.diff_lost("1", "dead_lettered")  # the book is already awaiting a snapshot
+    assert [r.value["kind"] for r in sink.records] == ["SNAPSHOT", "GAP"]
+    assert (
+        sample(
+            metrics, "connector_book_resyncs_total", venue="tplus", subscription="1", reason="lost"
+        )
+        == 1
+    )
     await handler.close()
 
 
@@ -203,25 +236,6 @@ async def test_trades_and_klines_handlers_publish_golden_frames(metrics: Metrics
     assert lag == 3
 
 
-async def test_a_diff_lost_for_good_announces_a_gap_and_resyncs(metrics: Metrics) -> None:
-    sink = RecordingSink()
-    venue = FlakyVenue(failures=0)
-    handler = _handler(venue, metrics, sink)
-    await handler.on_open()
-    for line in frames("tplus", "depth.jsonl"):
-        await handle_frame(handler, line, 5)
-    await sink.wait_for(4)
-    lost = sink.records[2]  # as the sink reports a diff the brokers refused
-    handler.diff_lost("2", "delivery_failed")  # another book's loss: not this one's
-    handler.diff_lost(lost.key, "delivery_failed")
-    await sink.wait_for(6)
-    gap, snapshot = sink.records[4:6]
-    assert gap.value["kind"] == "GAP" and gap.value["gap_reason"] == "delivery_failed"
-    assert snapshot.value["kind"] == "SNAPSHOT"
-    assert venue.calls == 2
-    await handler.close()
-
-
 def test_a_configured_asset_subscribes_and_keys_in_the_sdk_canonical_form() -> None:
     weth = "0x82AF49447D8A07E3BD95BD0D56F35241523FBAB1@00000000000000a4b1"
     assert subscription_asset(weth, 0) == (
@@ -230,3 +244,30 @@ def test_a_configured_asset_subscribes_and_keys_in_the_sdk_canonical_form() -> N
     assert subscription_asset("1", 0) == "1"
     with pytest.raises(ConfigError, match=r"^tplus\.market_data\.assets\[2\]: asset_id chain"):
         subscription_asset("82af49447d8a07e3bd95bd0d56f35241523fbab1@000000000000a4b1", 2)
+
+
+class BuggyThenGoodVenue:
+    """Fails its first request with an exception no retry rule knows (a bug), then answers."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def fetch(self, asset: str) -> bytes:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("not a SnapshotError: a bug in the fetcher")
+        return SNAPSHOT
+
+
+async def test_a_snapshot_loop_that_dies_of_a_bug_is_counted_and_started_again(
+    metrics: Metrics,
+) -> None:
+    sink = RecordingSink()
+    venue = BuggyThenGoodVenue()
+    handler = _handler(venue, metrics, sink)
+    await handler.on_open()
+    await sink.wait_for(1)
+    assert sink.records[0].value["kind"] == "SNAPSHOT" and venue.calls == 2
+    labels = {"venue": "tplus", "stream": "tplus.depth", "reason": "RuntimeError"}
+    assert sample(metrics, "connector_task_restarts_total", **labels) == 1
+    await handler.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable
@@ -19,9 +20,11 @@ from connector.settings import WebSocketSettings
 from connector.sources.ws_session import (
     CloseReason,
     Endpoint,
+    FrameRejection,
     HeaderFactory,
     HeadersUnavailable,
     RejectionHandler,
+    RejectionReporter,
     UnreadHandler,
     WebSocketSession,
 )
@@ -77,6 +80,12 @@ class Venue:
         elif behaviour == "too-big":
             await ws.send("x" * 5000)  # beyond four times the 1 KiB limit
             await self.release.wait()
+        elif behaviour == "bad-utf8":
+            await ws.send(b'{"a": "\xff\xfe"}', text=True)  # a text frame that is not UTF-8
+            await self.release.wait()
+        elif behaviour == "protocol-error":
+            ws.transport.write(b"\x83\x00")  # a final frame with a reserved opcode
+            await self.release.wait()
         else:
             await ws.send("hello")
             await self.release.wait()
@@ -104,6 +113,7 @@ def _session(
     metrics: Metrics,
     health: Health,
     on_unread: UnreadHandler | None = None,
+    on_frame_rejected: RejectionReporter | None = None,
     **ws: object,
 ) -> WebSocketSession:
     settings = WebSocketSettings.model_validate(
@@ -117,6 +127,7 @@ def _session(
         health,
         rng=random.Random(1),
         on_unread=on_unread,
+        on_frame_rejected=on_frame_rejected,
     )
 
 
@@ -566,3 +577,105 @@ async def test_permessage_deflate_is_offered_only_when_the_venue_setting_asks(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "expected", "reason"),
+    [
+        # Uncompressed (the default): the frame header tells the refused frame's size.
+        ("too-big", FrameRejection(1009, "too_big", 5000, 4096), CloseReason.MESSAGE_TOO_BIG),
+        ("bad-utf8", FrameRejection(1007, "not_utf8", 11), CloseReason.CLOSED_ERROR),
+        ("protocol-error", FrameRejection(1002, "protocol_error"), CloseReason.CLOSED_ERROR),
+    ],
+)
+async def test_a_frame_the_websocket_layer_refuses_is_reported_before_the_close(
+    venue: tuple[Venue, str],
+    metrics: Metrics,
+    health: Health,
+    behaviour: str,
+    expected: FrameRejection,
+    reason: str,
+) -> None:
+    server, url = venue
+    server.behaviours = [behaviour, "hold"]
+    rec = Recorder()
+
+    async def rejected(rejection: FrameRejection, received_ns: int) -> None:
+        assert received_ns > 0
+        await rec.events.put(("rejected", rejection))
+
+    session = _session(
+        url, rec, metrics, health, on_frame_rejected=rejected, max_message_bytes=1024
+    )
+    task = asyncio.create_task(session.run())
+    assert await rec.next() == ("open", None)
+    assert await rec.next() == ("rejected", expected)
+    assert await rec.next() == ("close", reason)
+    assert await rec.next() == ("open", None)
+    assert await rec.next() == ("frame", "hello")  # the stream goes on
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+class _PingCounter(logging.Handler):
+    """Counts the pings a websockets server logs receiving (its DEBUG frame log)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.pings = 0
+        self.changed = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("< PING"):
+            self.pings += 1
+            self.changed.set()
+
+
+async def test_a_silent_socket_whose_pings_are_answered_is_never_replaced_without_a_setting(
+    metrics: Metrics, health: Health
+) -> None:
+    """An illiquid book: nothing for 40 ping intervals, pongs on time, no reconnect."""
+    counter = _PingCounter()
+    server_log = logging.getLogger("tests.ws_session.silent_venue")
+    server_log.setLevel(logging.DEBUG)
+    server_log.addHandler(counter)
+    server_log.propagate = False
+    connections = 0
+    release = asyncio.Event()
+
+    async def silent(ws: ServerConnection) -> None:
+        nonlocal connections
+        connections += 1
+        await release.wait()
+
+    try:
+        async with serve(silent, "127.0.0.1", 0, logger=server_log) as server:
+            port = server.sockets[0].getsockname()[1]
+            rec = Recorder()
+            session = _session(
+                f"ws://127.0.0.1:{port}/s",
+                rec,
+                metrics,
+                health,
+                silence_timeout_s=None,
+                ping_interval_s=0.02,
+                ping_timeout_s=2.0,
+            )
+            task = asyncio.create_task(session.run())
+            assert await rec.next() == ("open", None)
+            async with asyncio.timeout(20):
+                while counter.pings < 40:
+                    counter.changed.clear()
+                    await counter.changed.wait()
+            labels = {"venue": "v", "stream": "s", "subscription": "sub"}
+            assert connections == 1 and rec.events.empty()
+            assert sample(metrics, "connector_connection_up", **labels) == 1
+            assert (
+                metrics.registry.get_sample_value("connector_seconds_since_last_message", labels)
+                is not None
+            )
+            release.set()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    finally:
+        server_log.removeHandler(counter)

@@ -9,17 +9,17 @@ connector does not model as exact JSON text so they still reach consumers.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from typing import Any
 
 from connector.venues.errors import FrameError, Reason
-from connector.venues.json_numbers import FloatText, long_value
+from connector.venues.json_numbers import FloatText, json_text, long_value
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _NS_PER_MS = 1_000_000
+_EPOCH_MS = re.compile(r"[0-9]{1,20}")
 
 
 def avro_name(wire: str) -> str:
@@ -36,7 +36,8 @@ def timestamp_ns(value: Any, field: str) -> int:
         return long_value(value * _NS_PER_MS, field)
     if isinstance(value, str) and not isinstance(value, FloatText):
         text = value.strip()
-        if text.isdigit():
+        if _EPOCH_MS.fullmatch(text):
+            # Not str.isdigit(): that accepts "²", which int() refuses.
             return long_value(int(text) * _NS_PER_MS, field)
         try:
             parsed = datetime.fromisoformat(text)
@@ -66,27 +67,6 @@ def id_text(value: Any, field: str) -> str:
     if isinstance(value, int | str):
         return str(value)
     raise FrameError(Reason.BAD_FIELD, f"{field} must be an integer or string id")
-
-
-def json_text(value: Any) -> str:
-    """Compact JSON text of a decoded value, numbers exactly as the venue wrote them."""
-    if isinstance(value, FloatText):
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if value is None or isinstance(value, bool | int):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ",".join(json_text(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return (
-            "{"
-            + ",".join(
-                f"{json.dumps(str(k), ensure_ascii=False)}:{json_text(v)}" for k, v in value.items()
-            )
-            + "}"
-        )
-    raise TypeError(f"not a decoded JSON value: {type(value).__name__}")
 
 
 def scalar_text(value: Any) -> str:

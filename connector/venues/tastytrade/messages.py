@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from connector.venues.errors import FrameError, Reason
 from connector.venues.json_numbers import FloatText
+
+_REQUEST_ID = re.compile(r"[0-9]{1,20}")
 
 
 class Action:
@@ -118,7 +121,8 @@ def parse_reply(element: dict[str, Any]) -> Reply:
         raise FrameError(Reason.BAD_FIELD, "status must be ok or error")
     raw_id = element.get("request-id")
     request_id = raw_id if isinstance(raw_id, int) and not isinstance(raw_id, bool) else None
-    if request_id is None and isinstance(raw_id, str) and raw_id.isdigit():
+    if request_id is None and isinstance(raw_id, str) and _REQUEST_ID.fullmatch(raw_id):
+        # Not str.isdigit(): that accepts "²", which int() refuses.
         request_id = int(raw_id)
     return Reply(
         Status(status),

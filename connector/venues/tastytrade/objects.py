@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.venues.errors import FrameError, Reason
-from connector.venues.json_numbers import boolean, decimal_text, long_value, string
+from connector.venues.json_numbers import boolean, decimal_text, json_text, long_value, string
 from connector.venues.tastytrade.fields import (
     avro_name,
     date_text,
     id_text,
-    json_text,
     scalar_text,
     timestamp_ns,
 )

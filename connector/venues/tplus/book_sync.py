@@ -35,8 +35,10 @@ class GapReason:
     SEQUENCE_GAP = "sequence_gap"
     DISCONNECTED = "disconnected"
     BACKPRESSURE = "backpressure"
-    DELIVERY_FAILED = "delivery_failed"
+    DEAD_LETTERED = "dead_lettered"
+    """A diff (or a frame that may have been one) went to the DLQ instead of the topic."""
     RESTART = "restart"
+    """The connector restarted: it could not see what the venue sent meanwhile."""
 
 
 class ResyncReason:
@@ -45,6 +47,8 @@ class ResyncReason:
     STALE_SNAPSHOT = "stale_snapshot"
     UNKNOWN_SEQUENCE = "unknown_sequence"
     BACKPRESSURE = "backpressure"
+    LOST = "lost"
+    """A frame of the live book was lost (see ``on_lost``)."""
 
 
 @dataclass(slots=True)
@@ -114,29 +118,29 @@ class BookSync:
         if self.state is SyncState.SHEDDING:
             return out
         if self.state is SyncState.LIVE:
-            out.records.append(self._gap_after_last(received_ns, GapReason.BACKPRESSURE))
+            out.records.append(self._gap(received_ns, GapReason.BACKPRESSURE))
         self.state = SyncState.SHEDDING
         self._buffer.clear()
         return out
 
     def on_lost(self, received_ns: int, reason: str) -> SyncOutput:
-        """A record of this book will never reach the topic (the brokers refused it).
+        """A diff will never reach the topic (dead-lettered): announce it and resync.
 
-        A live book announces a GAP and resyncs; in any other state a GAP was
-        already published after the lost record, and the next SNAPSHOT
-        repairs the book anyway.
+        Only a live book has something to lose. While a snapshot is awaited
+        the buffered diffs are checked against it by sequence number, which
+        finds a missing one; a shedding book has announced its gap already.
         """
         out = SyncOutput()
         if self.state is not SyncState.LIVE:
             return out
-        out.records.append(self._gap_after_last(received_ns, reason))
+        out.records.append(self._gap(received_ns, reason))
         self.state = SyncState.AWAITING_SNAPSHOT
         self._buffer.clear()
-        out.request_snapshot = ResyncReason.GAP
+        out.request_snapshot = ResyncReason.LOST
         return out
 
-    def _gap_after_last(self, received_ns: int, reason: str) -> Record:
-        """The GAP of a live book: it expected the diff after the last one published."""
+    def _gap(self, received_ns: int, reason: str) -> Record:
+        """The GAP a live book announces when what follows its last diff is lost."""
         assert self.last_sequence is not None
         return depth_record(
             "GAP",

@@ -24,7 +24,6 @@ Example frames::
 
 from __future__ import annotations
 
-import json
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from connector.venues.json_numbers import (
     decimal_text,
     expect_object,
     integer,
+    json_text,
     long_value,
     require,
     string,
@@ -259,23 +259,9 @@ def _opt_scaled(obj: dict[str, Any], field: str, decimals: int | None) -> dict[s
     return None if value is None else scaled(_units(value, field), decimals)
 
 
-def raw_json(value: Any) -> str:
-    """Compact JSON text of a decoded value, numbers exactly as the venue wrote them."""
-    if isinstance(value, FloatText):
-        return str(value)
-    if isinstance(value, dict):
-        items = ",".join(
-            f"{json.dumps(k, ensure_ascii=False)}:{raw_json(v)}" for k, v in value.items()
-        )
-        return "{" + items + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(raw_json(v) for v in value) + "]"
-    return json.dumps(value, ensure_ascii=False)
-
-
 def _opt_raw(obj: dict[str, Any], field: str) -> str | None:
     value = obj.get(field)
-    return None if value is None else raw_json(value)
+    return None if value is None else json_text(value)
 
 
 def _side(value: Any, field: str) -> str:
@@ -352,7 +338,10 @@ def variant_of(message: Any) -> tuple[str, dict[str, Any]]:
 
 def is_control(message: Any) -> bool:
     """True for the JSON keep-alive objects the SDK drops before parsing."""
-    return isinstance(message, dict) and message.get("type") in CONTROL_TYPES
+    if not isinstance(message, dict):
+        return False
+    kind = message.get("type")  # any JSON value: a list or object is not hashable
+    return isinstance(kind, str) and kind in CONTROL_TYPES
 
 
 def _value(
@@ -678,7 +667,7 @@ def parse_open_orders(
         try:
             values.append(_open_order(entry, account, received_ns, known))
         except FrameError as exc:
-            rejected.append((exc, raw_json(entry)))
+            rejected.append((exc, json_text(entry)))
     baseline = {"id": received_ns, "size": len(values), "complete": not rejected}
     end = _value(account, Source.REST_BASELINE, BASELINE_END, "", received_ns)
     end["user_id"] = account

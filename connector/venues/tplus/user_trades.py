@@ -24,13 +24,14 @@ from connector.venues.json_numbers import (
     decimal_text,
     expect_object,
     integer,
+    json_text,
     long_value,
     require,
     string,
 )
 from connector.venues.tplus.asset_ids import canonical_asset
 from connector.venues.tplus.market_data import TRADE_STATUSES
-from connector.venues.tplus.orders import Source, raw_json
+from connector.venues.tplus.orders import Source
 
 USER_TRADES_STREAM = "tplus.user-trades"
 
@@ -104,7 +105,7 @@ def parse_user_trades_baseline(body: Any, account: str, received_ns: int) -> Tra
             obj = expect_object(entry, "user trade")
             value = _value(obj, account, Source.REST_BASELINE, received_ns, received_ns)
         except FrameError as exc:
-            rejected.append((exc, raw_json(entry)))
+            rejected.append((exc, json_text(entry)))
             continue
         records.append(Record(USER_TRADES_STREAM, account, value, received_ns, None))
     return TradesBaseline(records, rejected)

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError, Reason
+from connector.venues.json_numbers import json_text
 from connector.venues.tastytrade import notifications as n
-from connector.venues.tastytrade.fields import date_text, id_text, json_text, timestamp_ns
+from connector.venues.tastytrade.fields import date_text, id_text, timestamp_ns
 from connector.venues.tastytrade.messages import auth_value
 from connector.venues.tastytrade.rest import (
     baseline_items,
@@ -118,3 +119,15 @@ def test_token_answers() -> None:
     for lifetime in ("NaN", "inf", True):
         with pytest.raises(FrameError):
             parse_token_response({"access_token": "a", "expires_in": lifetime})
+
+
+@pytest.mark.parametrize("text", ["²", "1773153066080²", "١٧٧٣"])
+def test_a_timestamp_of_non_ascii_digits_is_a_bad_field_not_a_crash(text: str) -> None:
+    with pytest.raises(FrameError) as caught:
+        timestamp_ns(text, "updated-at")
+    assert caught.value.reason == Reason.BAD_FIELD
+
+
+def test_json_text_of_nesting_as_deep_as_the_decoder_accepts() -> None:
+    nested = '{"x":[' * 450 + "1.50" + "]}" * 450
+    assert json_text(json_numbers.loads(nested)) == nested

@@ -246,3 +246,20 @@ def test_reopening_resets_request_ids_and_the_session() -> None:
     (sent,) = _sent(core.open(30.0, TOKEN))
     assert sent["request-id"] == 1
     assert core.heartbeat(60.0, TOKEN).send == [], "no heartbeat before the connect ack"
+
+
+def test_a_reply_whose_request_id_is_a_non_ascii_digit_is_matched_by_action() -> None:
+    core = AccountStreamer(_config())
+    core.open(0.0, TOKEN)
+    step = core.receive(_ack("connect", None, **{"request-id": "²"}), NOW_NS, 0.1)
+    assert step.start_baseline and core.phase is Phase.BASELINE
+
+
+def test_a_notification_with_an_unknown_field_nested_900_deep_keeps_it_as_json_text() -> None:
+    core = AccountStreamer(_config())
+    _connected(core)
+    core.baseline([])
+    nested = "[" * 900 + "]" * 900
+    frame = '{"type":"Order","data":{"id":1,"account-number":"5WT00001","future":' + nested + "}}"
+    (record,) = core.receive(frame, NOW_NS, 1.0).records
+    assert record.value["extra"] == {"future": nested}

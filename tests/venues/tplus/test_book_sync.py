@@ -87,6 +87,25 @@ def test_disconnect_announces_a_gap_only_for_a_live_book() -> None:
     assert sync.on_snapshot(diff(9), NS).records == []  # a late response is ignored
 
 
+def test_a_lost_diff_is_announced_by_a_live_book_and_resynced() -> None:
+    sync = BookSync("1")
+    sync.on_connected()
+    assert sync.on_lost(NS, "dead_lettered").records == []  # awaiting: sequence numbers tell
+    sync.on_snapshot(diff(3), NS)
+    sync.on_diff(diff(4), NS)
+    out = sync.on_lost(NS, "dead_lettered")
+    (gap,) = out.records
+    assert (gap.value["kind"], gap.value["gap_reason"], gap.value["gap_expected"]) == (
+        "GAP",
+        "dead_lettered",
+        5,
+    )
+    assert out.request_snapshot == ResyncReason.LOST and sync.state is SyncState.AWAITING_SNAPSHOT
+    assert sync.on_lost(NS, "dead_lettered").records == []  # announced once
+    sync.on_diff(diff(6), NS)
+    assert kinds(sync.on_snapshot(diff(5), NS).records) == [("SNAPSHOT", 5), ("DIFF", 6)]
+
+
 def test_buffer_overflow_drops_oldest_and_a_later_snapshot_still_aligns() -> None:
     sync = BookSync("1", max_buffered=3)
     sync.on_connected()
@@ -284,22 +303,6 @@ def test_the_live_fast_path_leaves_every_other_case_to_on_diff() -> None:
     record = sync.step_live(diff(11), 4)
     assert record is not None and record.value["sequence_number"] == 11
     assert sync.last_sequence == 11
-
-
-def test_a_lost_record_on_a_live_book_announces_a_gap_and_resyncs() -> None:
-    sync = BookSync("1")
-    sync.on_connected()
-    assert sync.on_lost(NS, "delivery_failed").records == []  # not live: nothing to announce
-    sync.on_snapshot(diff(3), NS)
-    sync.on_diff(diff(4), NS)
-    out = sync.on_lost(NS, "delivery_failed")
-    (gap,) = out.records
-    assert gap.value["kind"] == "GAP" and gap.value["gap_reason"] == "delivery_failed"
-    assert gap.value["gap_expected"] == 5
-    assert out.request_snapshot == ResyncReason.GAP and sync.state is SyncState.AWAITING_SNAPSHOT
-    assert sync.on_lost(NS, "delivery_failed").records == []  # one GAP per loss of continuity
-    sync.on_diff(diff(5), NS)
-    assert kinds(sync.on_snapshot(diff(4), NS).records) == [("SNAPSHOT", 4), ("DIFF", 5)]
 
 
 def test_after_a_restart_the_first_snapshot_follows_a_restart_gap() -> None:

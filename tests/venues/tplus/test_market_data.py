@@ -9,6 +9,7 @@ import pytest
 from connector.venues import json_numbers
 from connector.venues.errors import FrameError, Reason
 from connector.venues.tplus import market_data as md
+from connector.venues.tplus.asset_ids import canonical_asset
 from tests.avro_check import roundtrip
 from tests.golden import frames, text
 
@@ -126,3 +127,22 @@ def test_a_bare_kline_object_is_rejected() -> None:
     with pytest.raises(FrameError) as info:
         md.parse_klines(bar, "1", None, NOW)
     assert info.value.reason == Reason.WRONG_SHAPE
+
+
+@pytest.mark.parametrize("asset", ["²", "1²", "\u00b9", "\u0661\u0662"])
+def test_an_asset_id_of_non_ascii_digits_is_a_bad_field_not_a_crash(asset: str) -> None:
+    # str.isdigit() accepts all of these and int() refuses the first three; the canonical
+    # form of an index is ASCII digits only, so the last is refused too.
+    with pytest.raises(FrameError) as caught:
+        canonical_asset(asset)
+    assert caught.value.reason == Reason.BAD_FIELD
+    trade = {
+        "asset_id": asset,
+        "trade_id": 1,
+        "price": "1",
+        "quantity": "1",
+        "timestamp_ns": 1,
+        "buyer_is_maker": True,
+    }
+    with pytest.raises(FrameError):
+        md.parse_trade(trade, NOW)

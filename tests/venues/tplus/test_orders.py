@@ -487,3 +487,23 @@ def test_a_golden_baseline_names_the_markets_to_describe_and_a_description_scale
     for bad in bads:
         with pytest.raises(FrameError):
             od.parse_market(bad)
+
+
+@pytest.mark.parametrize("kind", [[], ["ping"], {}, {"a": 1}])
+def test_an_order_event_whose_type_is_a_list_or_object_is_dead_lettered(kind: Any) -> None:
+    message = {"type": kind, "order_id": "o", "user_id": ACCOUNT}
+    assert not od.is_control(message)
+    with pytest.raises(FrameError) as caught:
+        od.parse_order_event(message, ACCOUNT, 1, od.OrderDecimals())
+    assert caught.value.reason == Reason.WRONG_SHAPE
+
+
+def test_a_created_order_with_a_deeply_nested_trigger_keeps_it_as_json_text() -> None:
+    # The decoder accepts nesting close to the recursion limit; writing it back must not recurse.
+    nested = "[" * 900 + "]" * 900
+    created = json_numbers.loads(frames("tplus", "orders.jsonl")[0])
+    created["Created"]["user_order"]["trigger"] = json_numbers.loads(nested)
+    created["Created"]["limit_overrides"] = json_numbers.loads('{"a":' * 900 + "1" + "}" * 900)
+    value = od.parse_order_event(created, ACCOUNT, 1, od.OrderDecimals()).record.value
+    assert value["created"]["trigger_json"] == nested
+    assert value["created"]["limit_overrides_json"] == '{"a":' * 900 + "1" + "}" * 900
