@@ -15,6 +15,7 @@ import logging
 import shlex
 import signal
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -57,8 +58,13 @@ def dev_settings(
     metrics_port: int,
     tastytrade: dict[str, Any] | None = None,
     tplus_oms: dict[str, Any] | None = None,
+    spool_path: Path | None = None,
 ) -> Settings:
     """The connector's configuration against the embedded stack.
+
+    ``spool_path`` is a directory for this run's spool, new with the run: a
+    spool left by an earlier run would replay records framed with another
+    registry's schema ids. Without one the spool is off.
 
     ``tastytrade`` is the section for a running tastytrade simulator
     (``connector.simulators.tastytrade.connector_section``); without it that
@@ -74,9 +80,11 @@ def dev_settings(
             "metrics": {"host": "127.0.0.1", "port": metrics_port},
             "logging": {"level": "INFO", "json_format": False},
             "shutdown_grace_s": 10,
-            # Each dev run has a fresh cluster and registry: a spool left by an earlier
-            # run would replay records framed with another registry's schema ids.
-            "spool": {"enabled": False},
+            "spool": (
+                {"path": str(spool_path), "max_bytes": 256 << 20}
+                if spool_path is not None
+                else {"enabled": False}
+            ),
             "tplus": {
                 "market_data": {
                     "base_url": venue_url,
@@ -137,7 +145,11 @@ def write_env_file(path: Path, addresses: dict[str, str]) -> bool:
 
 
 async def run_dev_async(options: DevOptions, stop: asyncio.Event, out: TextIO = sys.stdout) -> int:
-    with MockCluster(brokers=3) as cluster, RegistryServer() as registry_server:
+    with (
+        MockCluster(brokers=3) as cluster,
+        RegistryServer() as registry_server,
+        tempfile.TemporaryDirectory(prefix="connector-dev-spool-") as spool_dir,
+    ):
         registry_url = registry_server.start()
         assets = _canonical_assets(options.assets)
         sim = TplusMarketSimulator(assets, seed=options.seed)
@@ -157,6 +169,7 @@ async def run_dev_async(options: DevOptions, stop: asyncio.Event, out: TextIO = 
                 options.metrics_port,
                 tastytrade=tastytrade_sim.connector_section(tastytrade),
                 tplus_oms=tplus_oms_sim.connector_section(oms),
+                spool_path=Path(spool_dir),
             )
             for topic in [*settings.topics().values(), settings.kafka.dlq_topic]:
                 cluster.create_topic(topic, partitions=DEV_PARTITIONS)
