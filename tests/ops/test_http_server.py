@@ -80,15 +80,21 @@ _ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = 3000
 CAP = 32
 HEADER_TIMEOUT_S = 2.0
+CONNECT_TIMEOUT_S = 3.0
 
 
 async def _hostile_peer(port: int, slow_head: bool) -> asyncio.StreamWriter | None:
-    """An idle connection, or one sending an unfinished 60 KB request head."""
+    """An idle connection, or one sending an unfinished 60 KB request head.
+
+    With the accept backlog full the kernel drops the SYN and the client retries for minutes:
+    a connection not made within a few seconds was not taken, as good as refused.
+    """
     try:
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
         if slow_head:
             writer.write(b"GET /metrics HTTP/1.1\r\nX-Pad: " + b"a" * 60_000)
-    except ConnectionError:
+    except (ConnectionError, TimeoutError):
         return None
     return writer
 
