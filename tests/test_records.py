@@ -6,7 +6,16 @@ from connector.records import DeadLetterHeader, FrameSource, OptionalHeader, Sta
 
 
 def test_members_are_the_constants_in_declaration_order() -> None:
-    assert members(Stage) == ("decode", "validate", "encode", "route", "deliver", "parse", "map")
+    assert members(Stage) == (
+        "receive",
+        "decode",
+        "validate",
+        "encode",
+        "route",
+        "deliver",
+        "parse",
+        "map",
+    )
     assert members(FrameSource) == ("rest_snapshot", "rest_baseline")
 
 
