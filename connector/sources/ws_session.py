@@ -30,6 +30,7 @@ from connector.ops.wire_log import wire_logger
 from connector.records import members
 from connector.settings import WebSocketSettings
 from connector.sources.backoff import Backoff
+from connector.sources.ws_connection import DirectConnection
 
 log = logging.getLogger(__name__)
 
@@ -332,6 +333,8 @@ class WebSocketSession:
                 max_queue=s.max_queue,
                 compression=None if s.compression == "none" else s.compression,
                 close_timeout=2,
+                # websockets' connection with a leaner hand-over of parsed frames to recv.
+                create_connection=DirectConnection,
             ) as ws:
                 self._ws = ws
                 self._replace_reason = None
