@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import AsyncIterator
 from typing import Any, Literal, overload
 
 from websockets.asyncio.client import ClientConnection
@@ -128,6 +129,19 @@ class DirectConnection(ClientConnection):
                     )
         await asyncio.shield(self.connection_lost_waiter)
         raise self.close_exc
+
+    @overload
+    def recv_streaming(self, decode: Literal[True]) -> AsyncIterator[str]: ...
+
+    @overload
+    def recv_streaming(self, decode: Literal[False]) -> AsyncIterator[bytes]: ...
+
+    @overload
+    def recv_streaming(self, decode: bool | None = None) -> AsyncIterator[Data]: ...
+
+    def recv_streaming(self, decode: bool | None = None) -> AsyncIterator[Data]:
+        """Not supported: frames reach ``recv`` only, never websockets' assembler."""
+        raise NotImplementedError("DirectConnection reads whole messages with recv()")
 
     def _pop(self, decode: bool | None) -> tuple[bytes, bool]:
         """The next complete message's bytes, and whether to decode them as text."""

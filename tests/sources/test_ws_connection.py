@@ -169,3 +169,12 @@ async def test_too_many_fragments_fail_the_connection_with_1009_after_earlier_me
     assert caught.value.sent is not None
     assert caught.value.sent.code == CloseCode.MESSAGE_TOO_BIG
     assert isinstance(caught.value.__cause__, TooManyFragments)
+
+
+async def test_streaming_a_message_is_refused_rather_than_left_waiting(
+    peer: tuple[Peer, str],
+) -> None:
+    _, url = peer
+    async with connect(url, create_connection=DirectConnection, compression=None) as ws:
+        with pytest.raises(NotImplementedError):
+            ws.recv_streaming()
