@@ -130,6 +130,32 @@ class DirectConnection(ClientConnection):
         await asyncio.shield(self.connection_lost_waiter)
         raise self.close_exc
 
+    def take(self) -> Data | None:
+        """The next message if a whole one is queued, without a coroutine; else None (use recv).
+
+        Returns what ``recv()`` would; a message that must fail the connection
+        (invalid UTF-8) is left for ``recv`` to fail on.
+        """
+        if not self._ready:
+            return None
+        frames = self._frames
+        frame = frames[0]
+        if not frame.fin:
+            return None
+        if frame.opcode is TEXT:
+            try:
+                data: Data = str(frame.data, "utf-8")
+            except UnicodeDecodeError:
+                return None
+        else:
+            data = bytes(frame.data)
+        frames.popleft()
+        self._ready -= 1
+        if self._paused and (not self._ready or len(frames) <= (self._low or 0)):
+            self._paused = False
+            self.transport.resume_reading()
+        return data
+
     @overload
     def recv_streaming(self, decode: Literal[True]) -> AsyncIterator[str]: ...
 

@@ -357,16 +357,20 @@ class WebSocketSession:
                 first = True
                 frames, frame_bytes, clock_ns = self._frames, self._bytes, self._clock_ns
                 last_frame, on_frame = self._last_frame, self._handler.on_frame
+                assert isinstance(ws, DirectConnection)
+                take = ws.take
                 try:
                     while True:
                         if self._replace_reason is not None:
                             return self._replaced()
-                        self._recv_since = loop.time()
-                        self._reading = True
-                        try:
-                            data = await ws.recv()
-                        finally:
-                            self._reading = False
+                        data = take()  # a message already read from the socket, if any
+                        if data is None:
+                            self._recv_since = loop.time()
+                            self._reading = True
+                            try:
+                                data = await ws.recv()
+                            finally:
+                                self._reading = False
                         received_ns = clock_ns()
                         last_frame.at = loop.time()
                         frames.value += 1

@@ -178,3 +178,31 @@ async def test_streaming_a_message_is_refused_rather_than_left_waiting(
     async with connect(url, create_connection=DirectConnection, compression=None) as ws:
         with pytest.raises(NotImplementedError):
             ws.recv_streaming()
+
+
+async def test_take_returns_queued_messages_and_leaves_a_failing_one_to_recv(
+    peer: tuple[Peer, str],
+) -> None:
+    server, url = peer
+    go = asyncio.Event()
+
+    async def three(ws: ServerConnection) -> None:
+        await go.wait()
+        await ws.send("first")
+        await ws.send(b"\x00second")
+        await ws.send(b'{"a": "\xff"}', text=True)  # a text frame that is not UTF-8
+
+    server.script = three
+    async with connect(url, create_connection=DirectConnection, compression=None) as ws:
+        assert isinstance(ws, DirectConnection)
+        assert ws.take() is None  # nothing sent yet
+        go.set()
+        await _until(lambda: ws._ready == 3)
+        assert ws.take() == "first"
+        assert ws.take() == b"\x00second"
+        assert ws.take() is None
+        with pytest.raises(ConnectionClosed) as caught:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert caught.value.sent is not None
+    assert caught.value.sent.code == CloseCode.INVALID_DATA
+    assert isinstance(caught.value.__cause__, UnicodeDecodeError)
