@@ -30,6 +30,7 @@ from connector.ops.wire_log import wire_logger
 from connector.records import members
 from connector.settings import WebSocketSettings
 from connector.sources.backoff import Backoff
+from connector.sources.ws_connection import DirectConnection
 
 log = logging.getLogger(__name__)
 
@@ -340,6 +341,8 @@ class WebSocketSession:
                 max_queue=s.max_queue,
                 compression=None if s.compression == "none" else s.compression,
                 close_timeout=2,
+                # websockets' connection with a leaner hand-over of parsed frames to recv.
+                create_connection=DirectConnection,
             ) as ws:
                 self._ws = ws
                 self._replace_reason = None
@@ -362,18 +365,22 @@ class WebSocketSession:
                 first = True
                 frames, frame_bytes, clock_ns = self._frames, self._bytes, self._clock_ns
                 last_frame, on_frame = self._last_frame, self._handler.on_frame
+                assert isinstance(ws, DirectConnection)
+                take = ws.take
                 try:
                     while True:
                         if self._replace_reason is not None:
                             # Close, and read on: frames already received come before
                             # the close, and dropping them would lose them silently.
                             self._interrupt(ws)
-                        self._recv_since = loop.time()
-                        self._reading = True
-                        try:
-                            data = await ws.recv()
-                        finally:
-                            self._reading = False
+                        data = take()  # a message already read from the socket, if any
+                        if data is None:
+                            self._recv_since = loop.time()
+                            self._reading = True
+                            try:
+                                data = await ws.recv()
+                            finally:
+                                self._reading = False
                         received_ns = clock_ns()
                         last_frame.at = loop.time()
                         frames.value += 1
@@ -433,9 +440,9 @@ class WebSocketSession:
             )
             return CloseReason.CONNECT_FAILED
 
-    async def _report_unread(self, ws: ClientConnection) -> None:
+    async def _report_unread(self, ws: DirectConnection) -> None:
         """A connection ending with received frames unread (at shutdown): leave a marker."""
-        unread = _unread_frames(ws)
+        unread = ws.unread_frames
         if not unread or self._on_unread is None:
             return
         ep = self._endpoint
@@ -447,16 +454,6 @@ class WebSocketSession:
             await asyncio.wait_for(self._on_unread(unread), _MARKER_TIMEOUT_S)
         except TimeoutError:
             log.error("the loss marker could not be written in time", extra={"count": unread})
-
-
-def _unread_frames(ws: ClientConnection) -> int:
-    """Frames websockets received and queued that nobody read (its assembler's queue)."""
-    messages = getattr(ws, "recv_messages", None)
-    frames = getattr(messages, "frames", None)
-    try:
-        return len(frames) if frames is not None else 0
-    except TypeError:
-        return 0
 
 
 def _retrieve(closing: asyncio.Future[None]) -> None:

@@ -543,7 +543,7 @@ async def test_a_session_stopped_with_frames_unread_leaves_a_marker_with_their_c
 
     async with _held_burst(metrics, health, on_unread) as (session, _, task):
         # The rest of the burst reaches the socket while the reader is held.
-        await _until(lambda: len(session._ws.recv_messages.frames) == 19)  # type: ignore[union-attr]
+        await _until(lambda: session._ws.unread_frames == 19)  # type: ignore[union-attr]
         task.cancel()  # as at shutdown: the reader stops with frames received and unread
         await asyncio.gather(task, return_exceptions=True)
         assert marked == [19]
