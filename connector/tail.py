@@ -60,6 +60,18 @@ def _text(data: str | bytes | None) -> str | None:
         return "base64:" + base64.b64encode(data).decode()
 
 
+def _answering_registry(registry_url: str) -> SchemaRegistryClient | None:
+    """A client of a registry that answered, or None after one line on stderr saying why not."""
+    client = SchemaRegistryClient({"url": registry_url})
+    try:
+        probe_registry(client)
+    except (RegistryUnavailable, SchemaSetupError) as exc:
+        print(f"connector tail: {exc} (--registry {registry_url})", file=sys.stderr)
+        client.close()
+        return None
+    return client
+
+
 def tail(
     topic: str,
     bootstrap: str,
@@ -71,9 +83,10 @@ def tail(
     metadata_timeout_s: float = METADATA_TIMEOUT_S,
 ) -> int:
     """Print ``topic``'s records; return the exit code (failures are one line on stderr)."""
-    client = SchemaRegistryClient({"url": registry_url})
+    client = _answering_registry(registry_url)
+    if client is None:
+        return EXIT_UNAVAILABLE
     try:
-        probe_registry(client)
         return _consume(
             topic,
             bootstrap,
@@ -83,9 +96,6 @@ def tail(
             idle_timeout_s=idle_timeout_s,
             metadata_timeout_s=metadata_timeout_s,
         )
-    except (RegistryUnavailable, SchemaSetupError) as exc:
-        print(f"connector tail: {exc} (--registry {registry_url})", file=sys.stderr)
-        return EXIT_UNAVAILABLE
     except _Unavailable as exc:
         print(f"connector tail: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
@@ -205,14 +215,10 @@ def tail_book(
     metadata_timeout_s: float = METADATA_TIMEOUT_S,
 ) -> int:
     """Print the top of ``asset``'s book as JSON lines: once at start, then when it moves."""
-    client = SchemaRegistryClient({"url": registry_url})
-    try:
-        probe_registry(client)
-    except (RegistryUnavailable, SchemaSetupError) as exc:
-        print(f"connector tail: {exc} (--registry {registry_url})", file=sys.stderr)
+    client = _answering_registry(registry_url)
+    if client is None:
         return EXIT_UNAVAILABLE
-    finally:
-        client.close()
+    client.close()  # the reader opens its own
     reader = BookReader(
         asset,
         bootstrap,
